@@ -1,0 +1,90 @@
+"""Derive stage: an energy -> its SymPy expression and exact gradient (per energy).
+
+Derivation is per energy, never per instance: the graph is runtime data. Calls to other
+energies are inlined; built-ins map to `functions.BUILTINS`. The result is plain frozen
+data the lowering stage (codegen/) turns into CSE'd kernel IR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from cfc_dsl import syntax as ast
+from cfc_dsl.functions import BUILTINS
+from cfc_dsl.model import EnergySpec, Model
+
+
+@dataclass(frozen=True)
+class DerivedEnergy:
+    name: str
+    slots: tuple[sp.Symbol, ...]
+    params: tuple[sp.Symbol, ...]
+    expr: sp.Expr
+    grad: tuple[sp.Expr, ...]
+
+
+def symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name, real=True)
+
+
+def derive_energy(energy: EnergySpec, energies: dict[str, EnergySpec]) -> DerivedEnergy:
+    slots = tuple(symbol(s) for s in energy.slots)
+    params = tuple(symbol(p) for p in energy.param_names)
+    env = {s.name: s for s in slots + params}
+    expr = to_sympy(energy.body, env, energies)
+    grad = tuple(sp.diff(expr, s) for s in slots)
+    return DerivedEnergy(energy.name, slots, params, expr, grad)
+
+
+def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:
+    energies = {e.name: e for e in model.energies}
+    return tuple(derive_energy(e, energies) for e in model.used_energies)
+
+
+def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, EnergySpec]) -> sp.Expr:
+    """Translate a checked expression; `env` maps slot and parameter names to SymPy terms."""
+    if isinstance(expr, ast.Number):
+        if expr.is_integer:
+            return sp.Integer(int(expr.value))
+        return sp.Float(expr.value, 17) if not float(expr.value).is_integer() else \
+            sp.Float(expr.value, 17)
+    if isinstance(expr, ast.Name):
+        return env[expr.name]
+    if isinstance(expr, ast.Unary):
+        return -to_sympy(expr.operand, env, energies)
+    if isinstance(expr, ast.Binary):
+        a = to_sympy(expr.left, env, energies)
+        b = to_sympy(expr.right, env, energies)
+        ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+               "^": lambda: a ** b}
+        return ops[expr.op]()
+    if isinstance(expr, ast.Call):
+        if expr.name in BUILTINS:
+            args = [to_sympy(a.value, env, energies) for a in expr.slot_args]
+            return BUILTINS[expr.name](*args)
+        callee = energies[expr.name]
+        sub_env = _call_env(expr, callee, env, energies)
+        return to_sympy(callee.body, sub_env, energies)
+    raise TypeError(f"cannot translate {type(expr).__name__} in an energy body")
+
+
+def _call_env(call: ast.Call, callee: EnergySpec, env: dict[str, sp.Expr],
+              energies: dict[str, EnergySpec]) -> dict[str, sp.Expr]:
+    """Map the callee's slot and parameter names to the caller's argument expressions."""
+    names = list(callee.slots) + list(callee.param_names)
+    bound: dict[str, sp.Expr] = {}
+    if call.has_separator:
+        groups = [(call.slot_args, list(callee.slots)), (call.param_args, list(callee.param_names))]
+    else:
+        groups = [(call.slot_args, names)]
+    for args, pool in groups:
+        for i, arg in enumerate(args):
+            key = arg.keyword if arg.keyword is not None else pool[i]
+            bound[key] = to_sympy(arg.value, env, energies)
+    for p in callee.params:
+        if p.name not in bound:
+            assert p.default is not None
+            bound[p.name] = to_sympy(p.default, {}, energies)
+    return bound

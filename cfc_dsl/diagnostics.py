@@ -1,0 +1,120 @@
+"""Diagnostics: source spans and user-facing errors.
+
+Every stage reports bad input by raising `CfcError` with a `Span`. The CLI renders it
+stanc-style: ``file:line:col: error: message``, the source line, a caret under the span and
+a one-sentence hint. No stage prints; no Python traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named piece of text that spans point into (a .cfc file or the command line)."""
+
+    name: str
+    text: str
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 1 <= number <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source, 1-based lines and columns, end column exclusive."""
+
+    source: Source
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __repr__(self) -> str:  # keeps dumps of the syntax tree short and stable
+        return f"{self.line}:{self.column}-{self.end_line}:{self.end_column}"
+
+
+class ErrorKind(Enum):
+    SYNTAX = "syntax"
+    SEMANTIC = "semantic"
+    BIND = "bind"
+    DATA = "data"
+    ARGUMENT = "argument"
+    NUMERIC = "numeric"
+    ENVIRONMENT = "environment"
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self is ErrorKind.ENVIRONMENT else 2
+
+
+class Severity(Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding; errors are raised as `CfcError`, warnings and notes are returned."""
+
+    severity: Severity
+    message: str
+    span: Span | None
+    hint: str = ""
+
+    def render(self) -> str:
+        return render(self.severity, self.message, self.span, self.hint)
+
+
+class CfcError(Exception):
+    """A user-facing error. `kind` decides the exit code (2 for user input, 3 for environment)."""
+
+    def __init__(self, kind: ErrorKind, message: str, span: Span | None = None, hint: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.span = span
+        self.hint = hint
+
+    @property
+    def exit_code(self) -> int:
+        return self.kind.exit_code
+
+    def render(self) -> str:
+        return render(Severity.ERROR, self.message, self.span, self.hint)
+
+
+def render(severity: Severity, message: str, span: Span | None, hint: str) -> str:
+    if span is None:
+        lines = [f"cfc: {severity.value}: {message}"]
+    else:
+        lines = [f"{span.source.name}:{span.line}:{span.column}: {severity.value}: {message}"]
+        text = span.source.line(span.line)
+        gutter = str(span.line)
+        width = (
+            span.end_column - span.column
+            if span.end_line == span.line and span.end_column > span.column
+            else max(1, len(text.rstrip()) - span.column + 1)
+        )
+        lines.append(f" {gutter} | {text.rstrip()}")
+        lines.append(f" {' ' * len(gutter)} | {' ' * (span.column - 1)}{'^' * max(1, width)}")
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
+    """A 'did you mean' hint, or a list of what exists when nothing is close."""
+    options = sorted(candidates)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not options:
+        return "nothing of that kind is declared yet; declare it before using it"
+    shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
+    return f"known names are: {shown}"

@@ -1,0 +1,228 @@
+"""The typed model: what the checker produces from a syntax tree.
+
+Frozen dataclasses only. A `Model` knows every size, parameter, data array, variable,
+energy and factor family, with names resolved and call arguments put in slot/parameter
+order (defaults filled in). Expressions stay syntax-tree nodes, so spans survive to bind time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cfc_dsl import syntax as ast
+from cfc_dsl.diagnostics import Source, Span
+
+
+class DType(Enum):
+    INT = "int"
+    REAL = "real"
+
+
+class Target(Enum):
+    C = "c"
+    CUDA = "cuda"
+
+
+BUILTIN_FUNCTIONS: dict[str, tuple[int, int]] = {
+    # name: (minimum, maximum) number of arguments
+    "exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1), "relu": (1, 1),
+    "softplus": (1, 1), "sigmoid": (1, 1), "tanh": (1, 1), "sin": (1, 1), "cos": (1, 1),
+    "min": (2, 2), "max": (2, 2), "hazard": (1, 2),
+}
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    name: str
+    default: ast.Expr | None  # None: bound from the shape of a data file
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    shape: tuple[ast.Expr, ...]
+    default: ast.Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    name: str
+    shape: tuple[ast.Expr, ...]
+    dtype: DType
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    name: str
+    shape: tuple[ast.Expr, ...]
+    lower: ast.Expr
+    upper: ast.Expr
+    initial: ast.Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class InitRule:
+    var: str
+    ranges: ast.Ranges | None
+    value: ast.Expr
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """A named energy: slots (differentiated) and parameters, with a body expression."""
+
+    name: str
+    slots: tuple[str, ...]
+    params: tuple[ast.EnergyParam, ...]
+    body: ast.Expr
+    span: Span = field(compare=False)
+    builtin: bool = False
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def signature(self) -> str:
+        params = ", ".join(
+            p.name + (f" = {format_expr(p.default)}" if p.default is not None else "")
+            for p in self.params
+        )
+        return f"{self.name}({', '.join(self.slots)}{'; ' + params if params else ''})"
+
+    def formula(self) -> str:
+        return format_expr(self.body)
+
+
+@dataclass(frozen=True)
+class FactorFamily:
+    """`factor NAME[ranges] = energy(slot args; param args)`, arguments in energy order."""
+
+    name: str
+    ranges: ast.Ranges | None
+    energy: str
+    slot_args: tuple[ast.Name | ast.Index, ...]
+    param_args: tuple[ast.Expr, ...]
+    weight: ast.Expr
+    span: Span = field(compare=False)
+    name_span: Span = field(compare=False)
+    call_span: Span = field(compare=False)
+
+    @property
+    def loop_vars(self) -> tuple[str, ...]:
+        return tuple(r.var for r in self.ranges.ranges) if self.ranges else ()
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    source: Source
+    sizes: tuple[SizeSpec, ...]
+    params: tuple[ParamSpec, ...]
+    data: tuple[DataSpec, ...]
+    variables: tuple[VariableSpec, ...]
+    inits: tuple[InitRule, ...]
+    energies: tuple[EnergySpec, ...]  # every energy the model can see, stdlib first
+    families: tuple[FactorFamily, ...]
+
+    def energy(self, name: str) -> EnergySpec:
+        return next(e for e in self.energies if e.name == name)
+
+    @property
+    def used_energies(self) -> tuple[EnergySpec, ...]:
+        """Energies some family instantiates, plus the energies their bodies call, sorted."""
+        used = {f.energy for f in self.families}
+        return tuple(sorted((e for e in self.energies if e.name in used), key=lambda e: e.name))
+
+    def kernel_spec(self) -> str:
+        """Canonical text of everything that decides the generated kernels.
+
+        Sizes, parameter values, data and the factor graph are runtime data and are not in
+        it, so changing them never recompiles.
+        """
+        lines = [f"model {self.name}"]
+        by_name = {e.name: e for e in self.energies}
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen or name not in by_name:
+                return
+            seen.add(name)
+            energy = by_name[name]
+            for callee in sorted(called_names(energy.body)):
+                visit(callee)
+            lines.append(f"energy {energy.signature()} = {energy.formula()}")
+
+        for energy in self.used_energies:
+            visit(energy.name)
+        return "\n".join(lines) + "\n"
+
+    def kernel_spec_digest(self) -> str:
+        return hashlib.sha256(self.kernel_spec().encode()).hexdigest()
+
+
+def called_names(expr: ast.Expr) -> set[str]:
+    """Names of every function or energy called inside `expr`."""
+    out: set[str] = set()
+    for node in walk(expr):
+        if isinstance(node, ast.Call):
+            out.add(node.name)
+    return out
+
+
+def walk(expr: ast.Expr):  # type: ignore[no-untyped-def]
+    """Pre-order iteration over an expression tree."""
+    yield expr
+    if isinstance(expr, ast.Index):
+        for sub in expr.indices:
+            yield from walk(sub)
+    elif isinstance(expr, ast.Unary):
+        yield from walk(expr.operand)
+    elif isinstance(expr, ast.Binary):
+        yield from walk(expr.left)
+        yield from walk(expr.right)
+    elif isinstance(expr, ast.Call):
+        for arg in expr.slot_args + expr.param_args:
+            yield from walk(arg.value)
+
+
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4,
+               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "^": 8}
+
+
+def format_expr(expr: ast.Expr, parent: int = 0) -> str:
+    """Canonical source text of an expression (minimal parentheses)."""
+    if isinstance(expr, ast.Number):
+        text = str(int(expr.value)) if expr.is_integer else repr(expr.value)
+        return text
+    if isinstance(expr, ast.Name):
+        return expr.name
+    if isinstance(expr, ast.Index):
+        return f"{expr.name}[{', '.join(format_expr(i) for i in expr.indices)}]"
+    if isinstance(expr, ast.Call):
+        slots = ", ".join(_format_arg(a) for a in expr.slot_args)
+        params = ", ".join(_format_arg(a) for a in expr.param_args)
+        inner = slots + ("; " + params if expr.has_separator else "")
+        return f"{expr.name}({inner})"
+    if isinstance(expr, ast.Unary):
+        prec = _PRECEDENCE["neg" if expr.op == "-" else "not"]
+        sep = " " if expr.op == "not" else ""
+        text = f"{expr.op}{sep}{format_expr(expr.operand, prec)}"
+        return f"({text})" if prec < parent else text
+    assert isinstance(expr, ast.Binary)
+    prec = _PRECEDENCE[expr.op]
+    if expr.op == "^":
+        text = f"{format_expr(expr.left, prec + 1)}^{format_expr(expr.right, prec)}"
+    else:
+        text = f"{format_expr(expr.left, prec)} {expr.op} {format_expr(expr.right, prec + 1)}"
+    return f"({text})" if prec < parent else text
+
+
+def _format_arg(arg: ast.Argument) -> str:
+    return (f"{arg.keyword} = " if arg.keyword else "") + format_expr(arg.value)

@@ -1,0 +1,86 @@
+"""Lower stage: derived energies -> kernel IR (plain frozen data).
+
+A `Kernel` is one energy's computation for one instance: load the slot values and
+parameters, a list of CSE'd temporaries, the energy and one gradient entry per slot. The
+C and CUDA renderers, the header and the cffi cdef are all produced from these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from cfc_dsl.derive import DerivedEnergy
+
+SCHEMA = 1  # bump when the calling convention below changes; it is part of the cache key
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    expr: sp.Expr
+
+
+@dataclass(frozen=True)
+class Body:
+    """A straight-line program: temporaries, then outputs over slot/param/temp symbols."""
+
+    temporaries: tuple[Assignment, ...]
+    outputs: tuple[sp.Expr, ...]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    energy: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    energy_and_grad: Body  # outputs: energy, then d/d slot for each slot
+    energy_only: Body  # outputs: energy
+
+    @property
+    def eg_name(self) -> str:
+        return f"cfc_eg_{self.energy}"
+
+    @property
+    def e_name(self) -> str:
+        return f"cfc_e_{self.energy}"
+
+
+@dataclass(frozen=True)
+class KernelModule:
+    model: str
+    version: str
+    kernels: tuple[Kernel, ...]
+
+
+def slot_value(slot: str) -> sp.Symbol:
+    return sp.Symbol(f"v_{slot}", real=True)
+
+
+def param_value(param: str) -> sp.Symbol:
+    return sp.Symbol(f"p_{param}", real=True)
+
+
+def _body(exprs: list[sp.Expr]) -> Body:
+    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t", real=True), optimizations=None)
+    return Body(tuple(Assignment(str(s), e) for s, e in temps), tuple(reduced))
+
+
+def lower(energy: DerivedEnergy) -> Kernel:
+    rename = {s: slot_value(s.name) for s in energy.slots}
+    rename.update({p: param_value(p.name) for p in energy.params})
+    expr = energy.expr.xreplace(rename)
+    grad = [g.xreplace(rename) for g in energy.grad]
+    return Kernel(
+        energy=energy.name,
+        slots=tuple(s.name for s in energy.slots),
+        params=tuple(p.name for p in energy.params),
+        energy_and_grad=_body([expr, *grad]),
+        energy_only=_body([expr]),
+    )
+
+
+def lower_module(model_name: str, version: str, energies: tuple[DerivedEnergy, ...]) -> KernelModule:
+    kernels = tuple(lower(e) for e in sorted(energies, key=lambda e: e.name))
+    return KernelModule(model_name, version, kernels)

@@ -1,0 +1,150 @@
+"""Render stage: kernel IR + target -> source text, header and cffi declarations.
+
+Python decides everything here (which values to load, which gradients are identically
+zero, the printed expressions); the Jinja templates only interpolate and loop. The header
+and the cdef come from one prototype template, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import jinja2
+import sympy as sp
+
+from cfc_dsl.model import Model, Target
+from codegen.ir import Body, Kernel, KernelModule, param_value, slot_value
+from codegen.printer import ccode
+
+
+@dataclass(frozen=True)
+class RenderedSource:
+    target: Target
+    source: str  # the .c (or .cu) file
+    header: str
+    cdef: str  # declarations for cffi
+
+
+@dataclass(frozen=True)
+class _Line:
+    name: str
+    code: str
+
+
+@dataclass(frozen=True)
+class _Grad:
+    slot: str
+    code: str
+
+
+@dataclass(frozen=True)
+class _Variant:
+    name: str
+    loads: tuple[str, ...]
+    unused: tuple[str, ...]
+    temporaries: tuple[_Line, ...]
+    energy: str
+    gradient: tuple[_Grad, ...]
+
+
+@dataclass(frozen=True)
+class _KernelView:
+    eg_name: str
+    e_name: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    signature: str
+    formula: str
+    variants: tuple[_Variant, ...]
+
+
+def environment() -> jinja2.Environment:
+    folder = resources.files("codegen.templates")
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text("utf-8")),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False,
+    )
+
+
+def _used_symbols(body: Body) -> set[str]:
+    names: set[str] = set()
+    for a in body.temporaries:
+        names |= {s.name for s in a.expr.free_symbols}
+    for out in body.outputs:
+        names |= {s.name for s in out.free_symbols}
+    return names
+
+
+def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
+    used = _used_symbols(body)
+    loads, unused = [], []
+    for s in kernel.slots:
+        v = slot_value(s).name
+        if v in used:
+            loads.append(f"const double {v} = X[s_{s}[k]];")
+        elif not gradient or all(g == 0 for g in body.outputs[1:]):
+            unused.append(f"s_{s}")
+    for p in kernel.params:
+        v = param_value(p).name
+        if v in used:
+            loads.append(f"const double {v} = P_{p}[k];")
+        else:
+            unused.append(f"P_{p}")
+    grads: list[_Grad] = []
+    if gradient:
+        for s, g in zip(kernel.slots, body.outputs[1:]):
+            if g != 0:
+                grads.append(_Grad(s, ccode(g)))
+        if not grads:
+            unused.append("weight")
+            unused.append("G")
+        for s in kernel.slots:
+            if f"s_{s}" in unused and any(g.slot == s for g in grads):
+                unused.remove(f"s_{s}")
+    if not any(line.startswith("const double v_") for line in loads) and not gradient:
+        unused.append("X")
+    elif not any(line.startswith("const double v_") for line in loads):
+        unused.append("X")
+    return _Variant(name, tuple(loads), tuple(sorted(set(unused))),
+                    tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
+                    ccode(body.outputs[0]), tuple(grads))
+
+
+def _view(kernel: Kernel, model: Model | None) -> _KernelView:
+    signature = formula = kernel.energy
+    if model is not None:
+        spec = model.energy(kernel.energy)
+        signature, formula = spec.signature(), spec.formula()
+    return _KernelView(
+        kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
+        (_variant(kernel, kernel.energy_and_grad, kernel.eg_name, True),
+         _variant(kernel, kernel.energy_only, kernel.e_name, False)),
+    )
+
+
+def render(module: KernelModule, target: Target = Target.C, model: Model | None = None) -> RenderedSource:
+    env = environment()
+    kernels = [_view(k, model) for k in module.kernels]
+    guard = re.sub(r"[^A-Za-z0-9]", "_", module.model).upper()
+    common = {"version": module.version, "model": module.model, "kernels": kernels,
+              "guard": guard}
+    template = "kernels.c.j2" if target is Target.C else "kernels.cu.j2"
+    source = env.get_template(template).render(**common)
+    header = env.get_template("kernels.h.j2").render(restrict="restrict ", **common)
+    cdef = env.get_template("prototypes.h.j2").render(restrict="", **common)
+    return RenderedSource(target, source, header, cdef.strip() + "\n")
+
+
+def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
+    from cfc_dsl.derive import derive_model
+    from cfc_dsl.version import __version__
+    from codegen.ir import lower_module
+
+    module = lower_module(model.name, __version__, derive_model(model))
+    return render(module, target, model)
+
+
+__all__ = ["RenderedSource", "render", "render_model", "sp"]

@@ -1,0 +1,1 @@
+"""Jinja templates for generated kernels (installed as the package `codegen.templates`)."""
