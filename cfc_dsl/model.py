@@ -131,6 +131,13 @@ class Model:
     energies: tuple[EnergySpec, ...]  # every energy the model can see, stdlib first
     families: tuple[FactorFamily, ...]
 
+    def compile(self, target: str = "c", backend: str = "auto"):  # type: ignore[no-untyped-def]
+        """Build (or fetch from the cache) the kernels; returns a `CompiledModel` to `.bind()`."""
+        from runtime.backends import BackendKind
+        from runtime.problem import compile_model
+
+        return compile_model(self, Target(target), BackendKind(backend))
+
     def energy(self, name: str) -> EnergySpec:
         return next(e for e in self.energies if e.name == name)
 

@@ -1,0 +1,127 @@
+"""The `cfc` command line: argument parsing, dispatch and the error boundary.
+
+Each subcommand lives in `commands.py`. This module turns every `CfcError` into a
+rendered message and its exit code (2 user error, 3 environment), and any other exception
+into a short internal-error message; `CFC_DEBUG=1` shows the Python traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from cfc_dsl.diagnostics import CfcError
+from cfc_dsl.version import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"cfc: error: {message}\nhint: run '{self.prog} --help' for the options",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _common_bind(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a size, parameter or weight.FAMILY (repeatable)")
+    p.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                   help="a data array from a .npy or .csv file (repeatable)")
+
+
+def _backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["auto", "c", "python"], default="auto",
+                   help="c: compiled kernels; python: NumPy reference; auto (default): c if a "
+                   "C compiler exists, else python")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cfc", description="Compile and relax energy-based factor graphs.")
+    parser.add_argument("--version", action="version", version=f"cfc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("compile", help="parse, check, derive, generate and compile the kernels")
+    p.add_argument("model")
+    p.add_argument("--target", choices=["c", "cuda"], default="c")
+    p.add_argument("--out-dir", help="also write the generated files here")
+    p.add_argument("--emit", default="c,h", help="files for --out-dir: any of c,h,ir,sympy")
+    p.add_argument("--strict", action="store_true", help="treat graph warnings as errors")
+    p.add_argument("--force", action="store_true", help="overwrite files in --out-dir")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("run", help="bind the model and relax it to low energy")
+    p.add_argument("model")
+    _common_bind(p)
+    p.add_argument("--init", help="initial point: JSON {var: number | nested list}")
+    p.add_argument("--solver", default="pgd")
+    p.add_argument("--max-steps", type=int, default=1000)
+    p.add_argument("--tol", type=float, default=1e-8)
+    _backend(p)
+    p.add_argument("--trace", help="write the trace (.csv or .parquet)")
+    p.add_argument("--out", help="write the result as JSON")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="energy, per-family energy and gradient at a point")
+    p.add_argument("model")
+    p.add_argument("--at", required=True, help="JSON point file")
+    _common_bind(p)
+    _backend(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("dump", help="print one pipeline stage")
+    p.add_argument("model")
+    p.add_argument("--stage", required=True,
+                   choices=["ast", "model", "sympy", "ir", "c", "h", "cdef", "cuda"])
+
+    p = sub.add_parser("cache", help="manage the kernel cache")
+    p.add_argument("action", choices=["list", "clear", "dir"])
+    p.add_argument("--json", action="store_true")
+
+    for extension in _extensions():
+        extension(sub)
+    return parser
+
+
+def _extensions():  # type: ignore[no-untyped-def]
+    """Subcommands that live with their feature (check, graph), registered if present."""
+    out = []
+    for module in ("cfc_dsl.audit_cli", "cfc_dsl.graph_cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ImportError:
+            continue
+        out.append(mod.register)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from cfc_dsl import commands
+
+        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
+        return int(handler(args) or 0)
+    except CfcError as err:
+        print(err.render(), file=sys.stderr)
+        if os.environ.get("CFC_DEBUG"):
+            traceback.print_exc()
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("cfc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the boundary: no traceback reaches a user by default
+        print(f"cfc: internal error: {type(exc).__name__}: {exc}\n"
+              "hint: this is a bug in cfc; rerun with CFC_DEBUG=1 and report the traceback",
+              file=sys.stderr)
+        if os.environ.get("CFC_DEBUG"):
+            traceback.print_exc()
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Vectorised evaluation of checked .cfc expressions over NumPy arrays (bind stage).
+
+Loop indices are int64 arrays with one entry per instance, so a family of a million
+factors is bound with a handful of array operations. Out-of-range indices raise a
+`CfcError` that names the array, the bad index, and the instance where it happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cfc_dsl import syntax as ast
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
+
+Value = np.ndarray | float | int
+
+
+@dataclass
+class Env:
+    """Names visible to an expression: sizes, params, data arrays and loop indices."""
+
+    scalars: dict[str, Value]
+    arrays: dict[str, np.ndarray]
+    loops: dict[str, np.ndarray] = field(default_factory=dict)
+    where: Callable[[int], str] = lambda i: ""  # describes instance i for messages
+
+
+def _sigmoid(u: Value) -> Value:
+    return 1.0 / (1.0 + np.exp(-np.asarray(u, dtype=float)))
+
+
+_FUNCS: dict[str, Callable[..., Value]] = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
+    "sin": np.sin, "cos": np.cos, "relu": lambda u: np.maximum(u, 0.0),
+    "softplus": lambda u: np.logaddexp(0.0, u), "sigmoid": _sigmoid,
+    "min": np.minimum, "max": np.maximum,
+    "hazard": lambda net, k=10.0: 1.0 - np.exp(-np.logaddexp(0.0, np.multiply(k, net))),
+}
+
+
+def evaluate(expr: ast.Expr, env: Env) -> Value:
+    if isinstance(expr, ast.Number):
+        return int(expr.value) if expr.is_integer else expr.value
+    if isinstance(expr, ast.Name):
+        if expr.name in env.loops:
+            return env.loops[expr.name]
+        return env.scalars[expr.name]
+    if isinstance(expr, ast.Index):
+        return _index(expr, env)
+    if isinstance(expr, ast.Unary):
+        value = evaluate(expr.operand, env)
+        return np.logical_not(value) if expr.op == "not" else -value  # type: ignore[operator]
+    if isinstance(expr, ast.Binary):
+        return _binary(expr, env)
+    assert isinstance(expr, ast.Call)
+    args = [evaluate(a.value, env) for a in expr.slot_args]
+    with np.errstate(all="ignore"):
+        if expr.name == "hazard" and any(a.keyword == "k" for a in expr.slot_args):
+            return _FUNCS["hazard"](args[0], args[1])
+        return _FUNCS[expr.name](*args)
+
+
+def _binary(expr: ast.Binary, env: Env) -> Value:
+    a = evaluate(expr.left, env)
+    b = evaluate(expr.right, env)
+    op = expr.op
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return a + b  # type: ignore[operator]
+        if op == "-":
+            return a - b  # type: ignore[operator]
+        if op == "*":
+            return a * b  # type: ignore[operator]
+        if op == "/":
+            return np.true_divide(a, b)
+        if op == "^":
+            return np.power(np.asarray(a, dtype=float), b)
+    if op in ("//", "%"):
+        if np.any(np.asarray(b) == 0):
+            raise CfcError(ErrorKind.BIND, f"integer {'division' if op == '//' else 'modulo'} by "
+                           "zero", expr.right.span, "check the sizes used in this expression")
+        return np.floor_divide(a, b) if op == "//" else np.mod(a, b)
+    table = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+             "==": np.equal, "!=": np.not_equal, "and": np.logical_and, "or": np.logical_or}
+    return table[op](a, b)
+
+
+def _index(expr: ast.Index, env: Env) -> Value:
+    array = env.arrays[expr.name]
+    idx = [np.asarray(evaluate(i, env)) for i in expr.indices]
+    for dim, (values, sub) in enumerate(zip(idx, expr.indices)):
+        check_index(values, array.shape[dim], expr.name, dim, sub.span, env)
+    return array[tuple(idx)]
+
+
+def check_index(values: np.ndarray, extent: int, name: str, dim: int, span: Span, env: Env) -> None:
+    """Raise a bind error at the first instance whose index falls outside [0, extent)."""
+    values = np.asarray(values)
+    bad = (values < 0) | (values >= extent)
+    if not np.any(bad):
+        return
+    first = int(np.flatnonzero(np.broadcast_to(bad, np.broadcast_shapes(bad.shape, (1,))))[0])
+    value = int(np.broadcast_to(values, bad.shape if bad.ndim else (1,)).flat[first])
+    where = env.where(first)
+    axis = f" in dimension {dim + 1}" if dim else ""
+    raise CfcError(ErrorKind.BIND,
+                   f"index {value} is out of range for '{name}'{axis} (size {extent})"
+                   + (f" {where}" if where else ""),
+                   span, f"valid indices are 0..{extent - 1}; check the range bounds or the data")
+
+
+def as_int(value: Value, span: Span, what: str) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise CfcError(ErrorKind.BIND, f"{what} is not a whole number", span,
+                           "integer positions must come from integer data or sizes")
+        arr = arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)

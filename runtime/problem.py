@@ -1,0 +1,221 @@
+"""The user-facing runtime objects: a compiled model, and a bound problem to evaluate/relax.
+
+    compiled = compile_model(model)            # kernels from the cache, or the Python backend
+    problem = compiled.bind(sizes={"N": 1000})  # instance tables
+    result = problem.relax()                   # monotone, with a trace and a stop reason
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.model import Model, Target
+from runtime.backends import Backend, BackendKind, CBackend, PythonBackend
+from runtime.bind import BoundModel, DataInput, Setting, bind
+from runtime.build import BuildInfo, CompiledKernels, build
+from runtime.solvers import SOLVERS, SolveOptions, SolveResult
+from runtime.toolchain import find_compiler
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    model: Model
+    kernels: CompiledKernels | None  # None: the Python reference backend is used
+    notice: str = ""  # said once to the user, e.g. why the Python backend is in use
+
+    @property
+    def backend_kind(self) -> BackendKind:
+        return BackendKind.C if self.kernels else BackendKind.PYTHON
+
+    @property
+    def info(self) -> BuildInfo | None:
+        return self.kernels.info if self.kernels else None
+
+    def bind(self, sizes: Mapping[str, int] | None = None, params: Mapping[str, float] | None = None,
+             weights: Mapping[str, float] | None = None,
+             data: Mapping[str, np.ndarray | str | Path] | None = None,
+             init: Mapping[str, Any] | None = None, settings: tuple[Setting, ...] = (),
+             data_inputs: tuple[DataInput, ...] = ()) -> Problem:
+        sets = list(settings)
+        sets += [Setting(k, float(v)) for k, v in (sizes or {}).items()]
+        sets += [Setting(k, float(v)) for k, v in (params or {}).items()]
+        sets += [Setting(f"weight.{k}", float(v)) for k, v in (weights or {}).items()]
+        inputs = list(data_inputs)
+        inputs += [DataInput(k, v if isinstance(v, np.ndarray) else Path(v))
+                   for k, v in (data or {}).items()]
+        point = {k: np.asarray(v, float) for k, v in (init or {}).items()}
+        bound = bind(self.model, tuple(sets), tuple(inputs), point)
+        return Problem(self, bound)
+
+
+def compile_model(model: Model, target: Target = Target.C,
+                  backend: BackendKind = BackendKind.AUTO) -> CompiledModel:
+    """Build (or fetch) the kernels. AUTO falls back to Python when no compiler exists."""
+    if backend is BackendKind.PYTHON:
+        return CompiledModel(model, None)
+    if backend is BackendKind.AUTO and find_compiler() is None:
+        return CompiledModel(model, None, "no C compiler found: using the Python reference "
+                             "backend (slower); install gcc or set CC for compiled kernels")
+    return CompiledModel(model, build(model, target))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    energy: float
+    families: dict[str, float]
+    grad: np.ndarray
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """What `Problem.relax` returns: the final state, energies, stop reason and trace."""
+
+    problem: Problem
+    result: SolveResult
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.result.x
+
+    @property
+    def values(self) -> dict[str, np.ndarray]:
+        return self.problem.bound.split(self.result.x)
+
+    @property
+    def energy(self) -> float:
+        return self.result.energy
+
+    @property
+    def energy_initial(self) -> float:
+        return self.result.energy_initial
+
+    @property
+    def families(self) -> dict[str, float]:
+        return dict(zip(self.problem.family_names, map(float, self.result.families)))
+
+    @property
+    def steps(self) -> int:
+        return self.result.steps
+
+    @property
+    def converged(self) -> bool:
+        return self.result.converged
+
+    @property
+    def reason(self) -> str:
+        return self.result.reason.value
+
+    @property
+    def delta_f90(self) -> int:
+        return self.result.delta_f90
+
+    @property
+    def trace(self):  # type: ignore[no-untyped-def]
+        return self.result.trace.frame()
+
+
+class Problem:
+    """A bound model with a backend: evaluate F and its gradient, or relax it."""
+
+    def __init__(self, compiled: CompiledModel, bound: BoundModel):
+        self.compiled = compiled
+        self.bound = bound
+        self.backend: Backend = (CBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
+                                 if compiled.kernels else PythonBackend(bound))
+        self.lower = bound.lower
+        self.upper = bound.upper
+        self.family_names = tuple(t.name for t in bound.families)
+        self._reference: PythonBackend | None = None
+
+    @property
+    def model(self) -> Model:
+        return self.bound.model
+
+    def point(self, x: np.ndarray | Mapping[str, Any] | None) -> np.ndarray:
+        if x is None:
+            return self.bound.x0.copy()
+        if isinstance(x, Mapping):
+            return self.bound.join({k: np.asarray(v, float) for k, v in x.items()})
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != (self.bound.n,):
+            raise ValueError(f"expected a flat vector of {self.bound.n} values, got {x.shape}")
+        return x
+
+    # -- the Objective protocol used by solvers
+    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.backend.energy(x)
+
+    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return self.backend.energy_and_grad(x)
+
+    def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None, step: int) -> None:
+        if np.isfinite(energy) and (grad is None or np.all(np.isfinite(grad))):
+            return
+        raise self.nonfinite_error(x, step)
+
+    # -- conveniences
+    def evaluate(self, x: np.ndarray | Mapping[str, Any] | None = None) -> Evaluation:
+        point = self.point(x)
+        f, fam, g = self.backend.energy_and_grad(point)
+        self.check_finite(point, f, g, -1)
+        return Evaluation(f, dict(zip(self.family_names, map(float, fam))), g)
+
+    def relax(self, solver: str = "pgd", max_steps: int = 1000, tol: float = 1e-8,
+              x0: np.ndarray | Mapping[str, Any] | None = None, **options: Any) -> Relaxation:
+        if solver not in SOLVERS:
+            raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{solver}'", None,
+                           f"available solvers: {', '.join(sorted(SOLVERS))}")
+        opts = SolveOptions(max_steps=max_steps, tol=tol, **options)
+        result = SOLVERS[solver]().solve(self, self.point(x0), opts)
+        return Relaxation(self, result)
+
+    def nonfinite_error(self, x: np.ndarray, step: int) -> CfcError:
+        """Name the family and instance where a NaN or Inf first appears."""
+        if self._reference is None:
+            self._reference = PythonBackend(self.bound)
+        ref = self._reference
+        when = "at the initial state" if step <= 0 else f"at step {step}"
+        for i, table in enumerate(self.bound.families):
+            values = ref.per_instance(i, x)
+            bad = np.flatnonzero(~np.isfinite(values))
+            kind = "energy"
+            if not bad.size:
+                g = np.zeros_like(x)
+                for j, _ in enumerate(table.slots):
+                    gv = self._slot_grad(ref, i, j, x)
+                    bad = np.flatnonzero(~np.isfinite(gv))
+                    if bad.size:
+                        kind = "gradient"
+                        break
+                del g
+            if bad.size:
+                k = int(bad[0])
+                args = ", ".join(f"{self.bound.element(int(s[k]))} = {x[int(s[k])]:.6g}"
+                                 for s in table.slots)
+                return CfcError(ErrorKind.NUMERIC,
+                                f"the {kind} became {'NaN' if kind == 'energy' and np.isnan(values[k]) else 'non-finite'} "
+                                f"{when} in {table.describe(k)} ({args})",
+                                table.family.call_span,
+                                "a term left its domain (log, sqrt or division near 0?); bound the "
+                                "variables away from it or change the parameters")
+        return CfcError(ErrorKind.NUMERIC, f"the energy became non-finite {when}", None,
+                        "run with '--backend python' to cross-check the compiled kernels")
+
+    @staticmethod
+    def _slot_grad(ref: PythonBackend, table_index: int, slot: int, x: np.ndarray) -> np.ndarray:
+        table = ref.bound.families[table_index]
+        _, grads = ref._fns[table.energy]
+        with np.errstate(all="ignore"):
+            values = grads[slot](*[x[s] for s in table.slots], *table.params)
+        return np.broadcast_to(np.asarray(values, float), (table.size,))
+
+    def to_networkx(self):  # type: ignore[no-untyped-def]
+        from runtime.graph import to_networkx
+
+        return to_networkx(self.bound)
