@@ -42,6 +42,7 @@ class _Grad:
 @dataclass(frozen=True)
 class _Variant:
     name: str
+    has_gradient: bool  # the energy-and-gradient entry point (takes weight and G)
     loads: tuple[str, ...]
     unused: tuple[str, ...]
     temporaries: tuple[_Line, ...]
@@ -85,8 +86,6 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
         v = slot_value(s).name
         if v in used:
             loads.append(f"const double {v} = X[s_{s}[k]];")
-        elif not gradient or all(g == 0 for g in body.outputs[1:]):
-            unused.append(f"s_{s}")
     for p in kernel.params:
         v = param_value(p).name
         if v in used:
@@ -98,17 +97,16 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
         for s, g in zip(kernel.slots, body.outputs[1:]):
             if g != 0:
                 grads.append(_Grad(s, ccode(g)))
-        if not grads:
+        if not grads:  # the parameters stay: the calling convention does not depend on it
             unused.append("weight")
             unused.append("G")
-        for s in kernel.slots:
-            if f"s_{s}" in unused and any(g.slot == s for g in grads):
-                unused.remove(f"s_{s}")
-    if not any(line.startswith("const double v_") for line in loads) and not gradient:
+    scattered = {g.slot for g in grads}
+    for s in kernel.slots:  # a slot index is used by its load or by its gradient scatter
+        if slot_value(s).name not in used and s not in scattered:
+            unused.append(f"s_{s}")
+    if not any(line.startswith("const double v_") for line in loads):
         unused.append("X")
-    elif not any(line.startswith("const double v_") for line in loads):
-        unused.append("X")
-    return _Variant(name, tuple(loads), tuple(sorted(set(unused))),
+    return _Variant(name, gradient, tuple(loads), tuple(sorted(set(unused))),
                     tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
                     ccode(body.outputs[0]), tuple(grads))
 

@@ -1,0 +1,35 @@
+# The two commands of the README quickstart:
+#   make demo   set up a virtual environment and relax an example end to end
+#   make test   set up a virtual environment (with test tools) and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/cfc compile examples/sequence_redemption.cfc
+	$(BIN)/cfc run examples/sequence_redemption.cfc --trace out/sequence_redemption.trace.csv --out out/sequence_redemption.json
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/grad_throughput.py
+	$(BIN)/python bench/compile_time.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,5 @@
+# The edge list names node 9, but there are only N = 4 nodes.
+size N = 4
+data edges[M, 2] : int
+var eta[N] in [0, 1] = 0.5
+factor net[e in 0..M] = quadratic(eta[edges[e, 0]], eta[edges[e, 1]])

@@ -1,0 +1,5 @@
+# The default of N is negative.
+size K = 3
+size N = K - 5
+var eta[N] in [0, 1] = 0.5
+factor local[i in 0..N] = landau(eta[i]; a = -0.5, b = 1.0)

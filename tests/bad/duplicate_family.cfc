@@ -1,0 +1,5 @@
+# Two factor families share the name local.
+size N = 8
+var eta[N] in [0, 1] = 0.5
+factor local[i in 0..N] = landau(eta[i]; a = -0.5, b = 1.0)
+factor local[i in 0..N-1] = quadratic(eta[i], eta[i+1])
