@@ -34,7 +34,8 @@ def derive_energy(energy: EnergySpec, energies: dict[str, EnergySpec]) -> Derive
     params = tuple(symbol(p) for p in energy.param_names)
     env = {s.name: s for s in slots + params}
     expr = to_sympy(energy.body, env, energies)
-    grad = tuple(sp.diff(expr, s) for s in slots)
+    # powsimp folds SymPy's p*g**p/g into p*g**(p - 1), which is finite at g = 0
+    grad = tuple(sp.powsimp(sp.diff(expr, s)) for s in slots)
     return DerivedEnergy(energy.name, slots, params, expr, grad)
 
 

@@ -1,0 +1,455 @@
+"""Curvature bounds: a rigorous bound on every Hessian entry |d2E/dx_i dx_j| of one energy.
+
+Per energy, after derive: each bound is a SymPy expression in the parameters and the box
+symbols lo_<slot>, hi_<slot>, from interval arithmetic over the Hessian's expression tree (for
+polynomial entries, an exact max at evaluation time). Solvers turn it into a safe step size.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from cfc_dsl.derive import DerivedEnergy
+from cfc_dsl.functions import NUMPY_FUNCTIONS, AbsVal, Relu, Sigmoid, Sign, Softplus, Step
+
+_JUMPS = (Step, Sign, sp.sign, sp.Heaviside)            # they jump where their argument is 0
+_INCREASING = (sp.exp, sp.tanh, sp.atan, Sigmoid, Softplus, Relu) + _JUMPS
+_POSITIVE = (sp.exp, Sigmoid, Softplus)
+_NONNEG = _POSITIVE + (Relu, Step, sp.Heaviside, AbsVal, sp.Abs)
+_DSL_NAMES = {"Relu": "relu", "AbsVal": "abs", "Abs": "abs", "Step": "step", "Sign": "sign",
+              "Sigmoid": "sigmoid", "Softplus": "softplus"}
+
+
+@dataclass(frozen=True)
+class HessianBound:
+    """Per energy: `entries[i][j]` >= |H_ij| on the box [lower, upper], as a SymPy expression.
+
+    `lipschitz` is a static verdict, valid for every parameter value and box: False when the
+    gradient jumps (a relu/abs kink not smoothed by a factor vanishing there) or the curvature
+    is unbounded near some point (log, sqrt, 1/g, g^p with a parameter exponent). The entries
+    stay sound even then: they are +oo exactly where such a jump or singularity may lie in the
+    box, so a finite `evaluate_bound` value is always a valid bound.
+    """
+
+    energy: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    lipschitz: bool
+    reason: str
+    entries: tuple[tuple[sp.Expr, ...], ...]
+    lower: tuple[sp.Symbol, ...]
+    upper: tuple[sp.Symbol, ...]
+    method: tuple[tuple[str, ...], ...]
+    hessian: tuple[tuple[sp.Expr, ...], ...] = field(default=(), repr=False)   # the exact H
+
+
+class _Iv(NamedTuple):
+    """An enclosure [lo, hi], valid where `cond` holds (elsewhere undefined or unbounded)."""
+
+    lo: sp.Expr
+    hi: sp.Expr
+    nonneg: bool = False
+    cond: sp.Basic = sp.true
+
+
+def hessian_bound(energy: DerivedEnergy) -> HessianBound:
+    """Bound every Hessian entry of `energy` over a symbolic box, symbolically in its params."""
+    slots, k, slotset = energy.slots, len(energy.slots), set(energy.slots)
+    lower = tuple(sp.Symbol(f"lo_{s.name}", real=True) for s in slots)
+    upper = tuple(sp.Symbol(f"hi_{s.name}", real=True) for s in slots)
+    box = {s: _Iv(lo, hi) for s, lo, hi in zip(slots, lower, upper, strict=True)}
+    hess = tuple(tuple(sp.diff(g, s).replace(sp.DiracDelta, lambda *a: sp.S.Zero) for s in slots)
+                 for g in energy.grad)
+    jumps = [_jumps(g, slotset) for g in energy.grad]
+    entries = [[sp.S.Zero] * k for _ in range(k)]
+    method = [["interval"] * k for _ in range(k)]
+    for i, j in itertools.combinations_with_replacement(range(k), 2):
+        bound = _entry_bound(hess[i][j], box, slotset)
+        crossing = [_jump_here(node, cofactors, box, slotset)
+                    for a, b in ((i, j), (j, i)) for node, cofactors in jumps[a]
+                    if slots[b] in node.args[0].free_symbols]
+        if crossing:
+            bound = sp.Piecewise((sp.oo, sp.Or(*crossing)), (bound, True))
+        elif _poly_plan(hess[i][j], slots) is not None:
+            method[i][j] = method[j][i] = "polynomial"
+        entries[i][j] = entries[j][i] = bound
+    reason = _jump_reason(energy, jumps) or _singular_reason(energy)
+    return HessianBound(energy.name, tuple(s.name for s in slots),
+                        tuple(p.name for p in energy.params), not reason, reason,
+                        tuple(map(tuple, entries)), lower, upper, tuple(map(tuple, method)), hess)
+
+
+def _entry_bound(h: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> sp.Expr:
+    """max(-lo, hi) of the enclosure, +oo where it is not valid; the min over two forms."""
+    if h == 0:
+        return sp.S.Zero
+    forms = [h]
+    if any(p.base.free_symbols & slots and not _nonneg_int(p.exp) for p in h.atoms(sp.Pow)):
+        # g**p/g**2 -> p*(1 - p)*g**(p - 2): exposes a zero factor that cancels a singularity
+        forms.append(sp.factor_terms(sp.powsimp(sp.expand(h))))
+    bounds = []
+    for iv in (_interval(form, box, slots) for form in dict.fromkeys(forms)):
+        b = sp.Max(-iv.lo, iv.hi)
+        bounds.append(b if iv.cond == sp.true else sp.Piecewise((b, iv.cond), (sp.oo, True)))
+    return sp.Min(*bounds)
+
+
+def _nonneg_int(e: sp.Expr) -> bool:
+    return bool(e.is_Number and e >= 0 and e == int(e))
+
+
+def _interval(e: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> _Iv:
+    """Enclose `e` over the box; parameters are points, so slot-free parts are exact."""
+    if not e.free_symbols & slots:
+        return _Iv(e, e, bool(e.is_nonnegative))
+    if e.is_Symbol:
+        return box[e]
+    if e.is_Add:
+        ivs = [_interval(a, box, slots) for a in e.args]
+        return _Iv(sp.Add(*(v.lo for v in ivs)), sp.Add(*(v.hi for v in ivs)),
+                   all(v.nonneg for v in ivs), sp.And(*(v.cond for v in ivs)))
+    if e.is_Mul:
+        coeff, rest = e.as_independent(*slots, as_Add=False)
+        ivs = [_interval(a, box, slots) for a in sp.Mul.make_args(rest)]
+        return _scale(coeff, ivs[0] if len(ivs) == 1 else _mul(ivs))
+    if e.is_Pow:
+        return _pow(e.base, e.exp, box, slots)
+    if len(e.args) != 1:
+        return _Iv(-sp.oo, sp.oo, False, sp.false)
+    f, a = type(e), _interval(e.args[0], box, slots)
+    if f in _INCREASING:
+        return _Iv(f(a.lo), f(a.hi), f in _NONNEG, a.cond)
+    if f is sp.log:
+        return _Iv(sp.log(a.lo), sp.log(a.hi), False, a.cond & (a.lo > 0))
+    if f in (AbsVal, sp.Abs):
+        return _Iv(sp.Max(0, a.lo, -a.hi), sp.Max(-a.lo, a.hi), True, a.cond)
+    if f in (sp.sin, sp.cos):
+        return _Iv(sp.S.NegativeOne, sp.S.One, False, a.cond)
+    return _Iv(-sp.oo, sp.oo, False, sp.false)       # no rule: unbounded, hence sound
+
+
+def _scale(c: sp.Expr, iv: _Iv) -> _Iv:
+    """c * iv for a point c. A factor exactly 0 zeroes the term even where iv is undefined."""
+    if c == 1:
+        return iv
+    if c.is_nonnegative or c.is_nonpositive:
+        lo, hi = (c * iv.hi, c * iv.lo) if c.is_nonpositive else (c * iv.lo, c * iv.hi)
+    else:
+        lo, hi = sp.Min(c * iv.lo, c * iv.hi), sp.Max(c * iv.lo, c * iv.hi)
+    nonneg = iv.nonneg and bool(c.is_nonnegative)
+    if iv.cond == sp.true:
+        return _Iv(lo, hi, nonneg)
+    zero = sp.Eq(c, 0)
+    return _Iv(sp.Piecewise((0, zero), (lo, True)), sp.Piecewise((0, zero), (hi, True)),
+               nonneg, zero | iv.cond)
+
+
+def _mul(ivs: list[_Iv]) -> _Iv:
+    a = ivs[0]
+    for b in ivs[1:]:
+        cond = a.cond & b.cond
+        if b.nonneg and not a.nonneg:
+            a, b = b, a
+        if a.nonneg and b.nonneg:
+            a = _Iv(a.lo * b.lo, a.hi * b.hi, True, cond)
+        elif a.nonneg:
+            a = _Iv(sp.Min(a.lo * b.lo, a.hi * b.lo), sp.Max(a.lo * b.hi, a.hi * b.hi), False,
+                    cond)
+        else:
+            ends = [x * y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+            a = _Iv(sp.Min(*ends), sp.Max(*ends), False, cond)
+    return a
+
+
+def _pow(base: sp.Expr, n: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> _Iv:
+    if n.free_symbols & slots:
+        return _interval(sp.exp(n * sp.log(base)), box, slots)
+    b = _interval(base, box, slots)
+    if n.is_Number and n == int(n):
+        m = int(n)
+        if m < 0:                    # 1 / base^|m|: bounded only if 0 is outside the box
+            j = _pow(base, sp.Integer(-m), box, slots)
+            ok = (j.lo > 0) if j.nonneg else (j.lo > 0) | (j.hi < 0)
+            return _Iv(1 / j.hi, 1 / j.lo, j.nonneg, j.cond & ok)
+        if m % 2 == 1 or b.nonneg:
+            return _Iv(b.lo**m, b.hi**m, b.nonneg, b.cond)
+        return _Iv(sp.Max(0, b.lo, -b.hi)**m, sp.Max(-b.lo, b.hi)**m, True, b.cond)
+    if n.is_Number:                  # fractional: needs base >= 0, and base > 0 if n < 0
+        if n > 0:
+            return _Iv(b.lo**n, b.hi**n, True, b.cond & (b.lo >= 0))
+        return _Iv(b.hi**n, b.lo**n, True, b.cond & (b.lo > 0))
+    # a parameter exponent: monotone for base > 0; at base = 0 finite only for n >= 0 (0^0 = 1)
+    ends = (b.lo**n, b.hi**n)
+    ok = (b.lo > 0) | ((b.lo >= 0) & (n >= 0))
+    return _Iv(sp.Min(*ends), sp.Max(*ends), True, b.cond & ok)
+
+
+def _jumps(grad: sp.Expr, slots: set[sp.Symbol]) -> list[tuple[sp.Expr, list[sp.Expr]]]:
+    """Step/Sign nodes of one gradient component that make it jump, with their cofactors.
+
+    A jump at u = 0 is harmless when a continuous factor of an enclosing product vanishes on
+    u = 0 (relu(u), abs(u), u, or anything that substitutes to 0 there): the product is then
+    continuous and piecewise smooth, so the gradient stays Lipschitz (e.g. relu(u)^2).
+    """
+    found: list[tuple[sp.Expr, list[sp.Expr]]] = []
+
+    def walk(e: sp.Expr, cofactors: list[sp.Expr]) -> None:
+        if isinstance(e, _JUMPS):
+            u = e.args[0]
+            smooth = [f for f in cofactors
+                      if not any(j.args[0].free_symbols & slots for j in f.atoms(*_JUMPS))]
+            if u.free_symbols & slots and not any(_vanishes(f, u, slots) for f in smooth):
+                found.append((e, cofactors))
+            return
+        for a in e.args:
+            walk(a, cofactors + [f for f in e.args if f is not a] if e.is_Mul else cofactors)
+
+    walk(grad, [])
+    return found
+
+
+def _vanishes(f: sp.Expr, u: sp.Expr, slots: set[sp.Symbol]) -> bool:
+    """Whether f -> 0 on the kink set u = 0 (a sufficient test: False when unsure)."""
+    if f.is_Pow and f.exp.is_positive:
+        return _vanishes(f.base, u, slots)
+    if isinstance(f, (Relu, AbsVal, sp.Abs)):
+        f = f.args[0]
+    if sp.expand(f - u) == 0 or sp.expand(f + u) == 0:
+        return True
+    for s in sorted(u.free_symbols & slots, key=str):
+        c = sp.diff(u, s)
+        if c.is_Number and c != 0:          # u is linear in s: put s on the kink, is f 0?
+            return sp.expand(f.subs(s, s - u / c)) == 0
+    return False
+
+
+def _jump_here(node: sp.Expr, cofactors: list[sp.Expr], box: dict[sp.Symbol, _Iv],
+               slots: set[sp.Symbol]) -> sp.Basic:
+    """When the jump of `node` may lie in the box with no cofactor identically 0 there."""
+    u = _interval(node.args[0], box, slots)
+    cross = (u.lo <= 0) & ((u.hi > 0) if isinstance(node, Step) else (u.hi >= 0))
+    alive = [(v.lo < 0) | (v.hi > 0) | ~v.cond for v in
+             (_interval(f, box, slots) for f in cofactors)]
+    return (cross | ~u.cond) & sp.And(*alive)
+
+
+def _jump_reason(energy: DerivedEnergy, jumps: list[list[tuple[sp.Expr, list[sp.Expr]]]]) -> str:
+    nodes = [node for js in jumps for node, _ in js]
+    for node in sorted(nodes, key=lambda n: not isinstance(n, Step)):  # relu's kink reads best
+        kinds = (Relu,) if isinstance(node, Step) else (AbsVal, sp.Abs)
+        src = next((f for f in sp.preorder_traversal(energy.expr)
+                    if isinstance(f, kinds) and f.args[0] == node.args[0]), node)
+        where = _equation(node.args[0], energy)
+        return f"{_dsl(src, energy)} has a kink where {where}: the gradient jumps"
+    return ""
+
+
+def _singular_reason(energy: DerivedEnergy) -> str:
+    """Static check: log, fractional or negative powers of a slot expression that may be 0."""
+    slots = set(energy.slots)
+    for e in sp.preorder_traversal(energy.expr):
+        if not (isinstance(e, (sp.log, sp.Pow)) and e.args[0].free_symbols & slots):
+            continue
+        name, where, n = _dsl(e, energy), _equation(e.args[0], energy), e.args[-1]
+        if _positive(e.args[0]) or (e.is_Pow and n.is_Number and (_nonneg_int(n) or n > 2)):
+            continue
+        if e.is_Pow and n.free_symbols - slots and not n.free_symbols & slots:
+            p = _dsl(n, energy)
+            return (f"{name} with parameter exponent {p}: the curvature is unbounded near "
+                    f"{where} unless {p} is 0, 1 or >= 2")
+        return f"{name} has unbounded curvature near {where}"
+    return ""
+
+
+def _positive(e: sp.Expr, strict: bool = True) -> bool:
+    """A sufficient test that e > 0 (strict) or e >= 0 for every real value of the slots."""
+    if (e.is_positive if strict else e.is_nonnegative) or isinstance(
+            e, _POSITIVE if strict else _NONNEG):
+        return True
+    if e.is_Pow:
+        return _positive(e.base, strict) or (not strict and bool(e.exp.is_even))
+    if e.is_Add:
+        return all(_positive(a, False) for a in e.args) and (
+            not strict or any(_positive(a) for a in e.args))
+    return bool(e.is_Mul and all(_positive(a, strict) for a in e.args))
+
+
+class _DslPrinter(StrPrinter):
+    """SymPy in the .cfc spelling (relu, abs, ^), the slot terms of a sum first."""
+
+    def __init__(self, slots: set[sp.Symbol]) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def _print_Function(self, e: sp.Function) -> str:
+        name = _DSL_NAMES.get(type(e).__name__)
+        if name is None:
+            return super()._print_Function(e)
+        return f"{name}({', '.join(map(self._print, e.args))})"
+
+    def _as_ordered_terms(self, expr: sp.Expr, order: object = None) -> list[sp.Expr]:
+        terms = super()._as_ordered_terms(expr, order=order)
+        return sorted(terms, key=lambda t: not t.free_symbols & self.slots)
+
+
+def _dsl(e: sp.Expr, energy: DerivedEnergy) -> str:
+    return _DslPrinter(set(energy.slots)).doprint(e).replace("**", "^")
+
+
+def _equation(u: sp.Expr, energy: DerivedEnergy) -> str:
+    """u = 0 written as 'lhs = rhs', with the slot terms that carry a plus sign on the left."""
+    slots = set(energy.slots)
+    terms = list(sp.Add.make_args(u))
+    if not any(t.free_symbols & slots and not t.could_extract_minus_sign() for t in terms):
+        terms = [-t for t in terms]
+    lhs = [t for t in terms if t.free_symbols & slots and not t.could_extract_minus_sign()]
+    rhs = [-t for t in terms if t not in lhs]
+    return f"{_dsl(sp.Add(*lhs), energy)} = {_dsl(sp.Add(*rhs), energy)}"
+
+
+def _poly_plan(h: sp.Expr, slots: tuple[sp.Symbol, ...]) -> tuple[sp.Symbol, ...] | None:
+    """The slots of a polynomial entry we can maximise exactly: univariate or multi-affine."""
+    used = tuple(s for s in slots if s in h.free_symbols)
+    if not used or not h.is_polynomial(*used):
+        return None
+    if len(used) == 1 or all(d <= 1 for d in sp.Poly(h, *used).degree_list()):
+        return used
+    return None
+
+
+def bound_formula(bound: HessianBound) -> list[str]:
+    """One readable line per entry, row-major: '|d2E/dx dy| <= formula  [method]'."""
+    return [f"|d2E/d{a} d{b}| <= {sp.sstr(bound.entries[i][j])}  [{bound.method[i][j]}]"
+            for i, a in enumerate(bound.slots) for j, b in enumerate(bound.slots)]
+
+
+@lru_cache(maxsize=128)
+def _compiled(bound: HessianBound) -> tuple[list[str], dict[tuple[int, int], tuple]]:
+    """Per upper-triangle entry: (None, None, formula) or (slot indices, monomials,
+    coefficients), all lambdified; and the names of the parameters they read."""
+    slots = tuple(sp.Symbol(s, real=True) for s in bound.slots)
+    params = tuple(sp.Symbol(p, real=True) for p in bound.params)
+    args, mods = params + bound.lower + bound.upper, [NUMPY_FUNCTIONS, "numpy"]
+    used: set[sp.Basic] = set()
+    out: dict[tuple[int, int], tuple] = {}
+    for i, j in itertools.combinations_with_replacement(range(len(slots)), 2):
+        entry, h = bound.entries[i][j], bound.hessian[i][j]
+        plan = _poly_plan(h, slots) if bound.method[i][j] == "polynomial" else None
+        if plan is not None:
+            used |= h.free_symbols
+            monos, coeffs = zip(*sp.Poly(h, *plan).terms(), strict=True)
+            out[i, j] = ([slots.index(s) for s in plan], np.array(monos),
+                         sp.lambdify(args, list(coeffs), mods, cse=True))
+        elif entry != 0:
+            used |= entry.free_symbols
+            out[i, j] = (None, None, sp.lambdify(args, entry, mods, cse=True))
+    return [p.name for p in params if p in used], out
+
+
+def evaluate_bound(bound: HessianBound, params: dict[str, np.ndarray | float],
+                   lower: dict[str, np.ndarray | float],
+                   upper: dict[str, np.ndarray | float]) -> np.ndarray:
+    """Numeric bounds, shape (n_instances, k, k), for per-instance params and boxes.
+
+    Interval entries evaluate their formula; polynomial ones take the exact max of |H_ij| on
+    the box (endpoints and critical points, or vertices when multi-affine) plus a margin of
+    1e-10 * sum |c| R^deg for float rounding. All round out: x * (1 + 1e-12) + 1e-300, NaN
+    becomes +inf, and each distinct (params, box) row is evaluated once.
+    """
+    needed, fns = _compiled(bound)
+    if missing := [p for p in needed if p not in params]:
+        raise KeyError(f"evaluate_bound({bound.energy}): missing parameters {missing}")
+    cols = [np.asarray(params.get(p, 0.0), dtype=float) for p in bound.params]
+    cols += [np.asarray(box[s], dtype=float) for box in (lower, upper) for s in bound.slots]
+    cols = [c.ravel() for c in np.broadcast_arrays(*cols)]
+    n, k, npar = cols[0].size, len(bound.slots), len(bound.params)
+    if any(np.any(a > b) for a, b in zip(cols[npar:npar + k], cols[npar + k:], strict=True)):
+        raise ValueError(f"evaluate_bound({bound.energy}): a lower bound exceeds its upper bound")
+    key = [c for c, p in zip(cols, list(bound.params) + [""] * 2 * k, strict=True)
+           if (p in needed or not p) and n and np.any(c != c[0])]
+    first, inverse = np.zeros(min(n, 1), dtype=int), np.zeros(n, dtype=int)
+    if key:
+        _, first, inverse = np.unique(np.column_stack(key), axis=0, return_index=True,
+                                      return_inverse=True)
+    cols = [c[first] for c in cols]
+    out, m = np.zeros((len(first), k, k)), len(first)
+    with np.errstate(all="ignore"):
+        for (i, j), (idx, monos, fn) in fns.items():
+            vals = fn(*cols)
+            if idx is None:
+                val = np.broadcast_to(np.asarray(vals, dtype=float), (m,))
+            else:
+                c = np.stack([np.broadcast_to(np.asarray(v, dtype=float), (m,)) for v in vals])
+                val = _poly_max_abs(c, monos, [cols[npar + s] for s in idx],
+                                    [cols[npar + k + s] for s in idx])
+            val = np.where(np.isnan(val), np.inf, val)
+            out[:, i, j] = out[:, j, i] = val * (1 + 1e-12) + 1e-300
+    return out[inverse.ravel()]
+
+
+def _poly_max_abs(c: np.ndarray, monos: np.ndarray, lo: list[np.ndarray],
+                  hi: list[np.ndarray]) -> np.ndarray:
+    """max |sum_a c_a x^a| over a box per row: exact for multi-affine polynomials (at the
+    vertices) and univariate ones (endpoints, critical points), plus the rounding margin."""
+    reach = [np.maximum(np.abs(a), np.abs(b)) for a, b in zip(lo, hi, strict=True)]
+    scale = sum(np.abs(ca) * np.prod([r**d for r, d in zip(reach, m, strict=True)], axis=0)
+                for ca, m in zip(c, monos, strict=True))
+    if len(lo) == 1:
+        dense = np.zeros((c.shape[1], monos.max() + 1))
+        dense[:, monos[:, 0]] = c.T
+        return _univariate_max_abs(dense, lo[0], hi[0]) + 1e-10 * scale
+    best = np.zeros(c.shape[1])
+    for corner in itertools.product(*zip(lo, hi, strict=True)):
+        val = sum(ca * np.prod([x**d for x, d in zip(corner, m, strict=True)], axis=0)
+                  for ca, m in zip(c, monos, strict=True))
+        best = np.maximum(best, np.abs(val))
+    return best + 1e-10 * scale
+
+
+def _univariate_max_abs(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """max |p| on [a, b] per row, coefficients lowest first.
+
+    Shifts to t in [-1, 1] and drops negligible leading terms (their size D comes back twice:
+    max|p| <= max|p - dropped| + D). The roots of the derivative (real parts, clipped: extra
+    candidates inside can only raise the max) are polished by Newton steps.
+    """
+    deg = c.shape[1] - 1
+    mid, rad, q = (a + b) / 2, (b - a) / 2, c.copy()
+    for i in range(deg):                                     # Taylor shift: x = mid + t
+        for j in range(deg - 1, i - 1, -1):
+            q[:, j] += mid * q[:, j + 1]
+    q *= rad[:, None] ** np.arange(deg + 1)
+    size = np.abs(q)
+    keep = size > 1e-9 * np.sum(size, axis=1, keepdims=True)
+    eff = np.where(keep.any(axis=1), deg - np.argmax(keep[:, ::-1], axis=1), 0)
+    dropped = np.sum(np.where(np.arange(deg + 1) > eff[:, None], size, 0.0), axis=1)
+    dq = q[:, 1:] * np.arange(1, deg + 1)                    # q', lowest first
+    cands = [np.full(len(q), -1.0), np.full(len(q), 1.0)]
+    for m in range(2, deg + 1):                              # rows whose q' has degree m - 1
+        sel = np.nonzero(eff == m)[0]
+        comp = np.zeros((sel.size, m - 1, m - 1))            # companion matrix of monic q'
+        comp[:, 0, :] = -dq[sel, m - 2::-1] / dq[sel, m - 1][:, None]
+        comp[:, np.arange(1, m - 1), np.arange(m - 2)] = 1.0
+        roots = np.clip(np.linalg.eigvals(comp).real, -1.0, 1.0) if sel.size else comp[:, 0]
+        for _ in range(3):
+            d1, d2 = _horner(dq[sel, :m], roots), _horner(dq[sel, 1:m] * np.arange(1, m), roots)
+            roots = np.clip(roots - d1 / np.where(d2 == 0, np.inf, d2), -1.0, 1.0)
+        full = np.zeros((len(q), m - 1))
+        full[sel] = roots
+        cands += list(full.T)
+    return np.max(np.abs(_horner(q, np.stack(cands, axis=1))), axis=1) + 2 * dropped
+
+
+def _horner(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row-wise polynomial values: c (n, d + 1) lowest first, t (n, r) -> (n, r)."""
+    out = np.zeros_like(t)
+    for k in range(c.shape[1] - 1, -1, -1):
+        out = out * t + c[:, k:k + 1]
+    return out
