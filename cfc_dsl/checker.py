@@ -7,6 +7,7 @@ values, weights), boolean (range filters) or energy body (slots and energy param
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
@@ -14,10 +15,18 @@ from importlib import resources
 from pathlib import Path
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
 from cfc_dsl.model import (
-    BUILTIN_FUNCTIONS, DataSpec, DType, EnergySpec, FactorFamily, InitRule, Model, ParamSpec,
-    SizeSpec, VariableSpec,
+    BUILTIN_FUNCTIONS,
+    DataSpec,
+    DType,
+    EnergySpec,
+    FactorFamily,
+    InitRule,
+    Model,
+    ParamSpec,
+    SizeSpec,
+    VariableSpec,
 )
 from cfc_dsl.parser import parse
 
@@ -119,6 +128,7 @@ class _Checker:
         self.model_name = d.name
 
     def _declare(self, name: str, symbol: Symbol, span: Span) -> None:
+        span = _name_span(span, name)
         if name in BUILTIN_FUNCTIONS:
             raise _err(f"'{name}' is a built-in function and cannot be redefined", span,
                        f"choose another name, for example '{name}_'")
@@ -185,16 +195,25 @@ class _Checker:
         sym = self.scope.get(d.name)
         if sym is None or sym.kind is not Kind.VAR:
             names = {n for n, s in self.scope.items() if s.kind is Kind.VAR}
-            what = "not a variable" if sym else "not declared"
-            raise _err(f"'{d.name}' is {what}", d.span,
-                       "'init' sets initial values of a variable; " + did_you_mean(d.name, names))
+            if sym is None:
+                raise _err(f"'init' names '{d.name}', which is not a declared variable",
+                           _name_span(d.span, d.name),
+                           did_you_mean(d.name, names))
+            raise _err(f"'init' sets a variable, but '{d.name}' is a {sym.kind.value}",
+                       _name_span(d.span, d.name),
+                       f"give '{d.name}' its value where it is declared"
+                       + (f" or with --set {d.name}=VALUE" if sym.kind in (Kind.PARAM, Kind.SIZE)
+                          else ""))
         loops = self._ranges(d.ranges)
         n_ranges = len(d.ranges.ranges) if d.ranges else 0
         if n_ranges != sym.rank:
-            raise _err(f"'init {d.name}' has {n_ranges} index range(s) but '{d.name}' has "
-                       f"{sym.rank} dimension(s)", d.ranges.span if d.ranges else d.span,
-                       f"give one range per dimension, like 'init {d.name}[i in 0..N] = ...'"
-                       if sym.rank else f"write 'init {d.name} = ...' for a scalar variable")
+            raise _err(f"'init {d.name}' has {plural(n_ranges, 'index range')} but '{d.name}' "
+                       f"has {plural(sym.rank, 'dimension')}", d.ranges.span if d.ranges else d.span,
+                       f"give one range per dimension, like 'init {d.name}["
+                       + ", ".join(f"{v} in 0..{_text(dim)}"
+                                   for v, dim in zip("ijklmn", self._var_shape(d.name),
+                                                     strict=False))
+                       + "] = ...'" if sym.rank else f"write 'init {d.name} = ...' for a scalar variable")
         self._expect(d.value, Type.REAL, f"the initial value of '{d.name}'", loops)
         self.inits.append(InitRule(d.name, d.ranges, d.value, d.span))
 
@@ -244,10 +263,10 @@ class _Checker:
                        did_you_mean(call.name, set(self.energies)))
         slot_exprs, param_exprs = self._bind_call(energy, call)
         slots: list[ast.Name | ast.Index] = []
-        for slot, expr in zip(energy.slots, slot_exprs):
+        for slot, expr in zip(energy.slots, slot_exprs, strict=True):
             slots.append(self._variable_ref(expr, slot, energy, loops))
         params = []
-        for p, expr in zip(energy.params, param_exprs):
+        for p, expr in zip(energy.params, param_exprs, strict=True):
             self._expect(expr, Type.REAL, f"parameter '{p.name}' of '{energy.name}'", loops,
                          param_of=energy.name)
             params.append(expr)
@@ -267,6 +286,9 @@ class _Checker:
         self.weights[d.family] = d
 
     # ---------------------------------------------------------------- pieces
+    def _var_shape(self, name: str) -> tuple[ast.Expr, ...]:
+        return next((v.shape for v in self.variables if v.name == name), ())
+
     def _before_use(self, name: str, span: Span) -> None:
         raise _err(f"'{name}' is used before it is declared", span,
                    f"move its declaration (line {self.later[name].line}) above this line")
@@ -278,9 +300,15 @@ class _Checker:
         for r in ranges.ranges:
             for bound in (r.start, r.stop):
                 self._expect(bound, Type.INT, "a range bound", loops)
-            if r.var in self.scope or r.var in loops:
-                raise _err(f"loop index '{r.var}' hides another name", r.span,
-                           "use a fresh name for each loop index")
+            if r.var in loops:
+                raise _err(f"loop index '{r.var}' is used twice in these ranges", r.span,
+                           "give each range its own index name, like [i in 0..N, j in 0..N]")
+            if r.var in self.scope or r.var in BUILTIN_FUNCTIONS or r.var in self.energies:
+                sym = self.scope.get(r.var)
+                what = (f"the {sym.kind.value} '{r.var}' declared on line {sym.span.line}" if sym
+                        else f"the function '{r.var}'")
+                raise _err(f"loop index '{r.var}' hides {what}", r.span,
+                           "use a fresh name for the loop index, like i or j")
             loops.add(r.var)
         if ranges.condition is not None:
             t = self._type(ranges.condition, self._locals(loops))
@@ -299,7 +327,8 @@ class _Checker:
         if got is Type.VAR:
             hint = ("variables can only fill an energy's slots (before ';'); parameters are "
                     "fixed numbers" if param_of else
-                    "sizes, parameters, bounds and initial values cannot depend on variables")
+                    "only an energy's slots take variables; use numbers, sizes, parameters "
+                    "and data here")
             raise _err(f"{what} cannot depend on a variable", _span(expr), hint)
         if got is Type.BOOL:
             raise _err(f"{what} must be a number, not a condition", _span(expr),
@@ -342,15 +371,22 @@ class _Checker:
         def place(arg: ast.Argument, pool: tuple[str, ...], position: int | None) -> None:
             if arg.keyword is not None:
                 if arg.keyword not in names:
+                    close = did_you_mean(arg.keyword, set(names))
                     raise _err(f"'{energy.name}' has no argument '{arg.keyword}'", arg.span,
-                               f"{did_you_mean(arg.keyword, set(names))} ({sig})")
+                               f"{close} The signature is {sig}" if close.startswith("did")
+                               else f"use the names in its signature {sig}")
                 key = arg.keyword
             else:
                 assert position is not None
                 if position >= len(pool):
-                    raise _err(f"too many arguments for '{energy.name}'", arg.span,
-                               f"it takes {len(energy.slots)} variable(s) and "
-                               f"{len(energy.params)} parameter(s): {sig}")
+                    if not call.has_separator:
+                        what = plural(len(pool), "argument")
+                    elif pool == energy.slots:
+                        what = plural(len(pool), "variable") + " before ';'"
+                    else:
+                        what = plural(len(pool), "parameter") + " after ';'"
+                    raise _err(f"too many arguments: '{energy.name}' takes {what}", arg.span,
+                               f"remove this argument; the signature is {sig}")
                 key = pool[position]
             if key in slots or key in params:
                 raise _err(f"argument '{key}' is given twice", arg.span, f"the signature is {sig}")
@@ -372,8 +408,10 @@ class _Checker:
                 place(arg, names, i)
         for slot in energy.slots:
             if slot not in slots:
-                raise _err(f"'{energy.name}' is missing its variable '{slot}'", call.span,
-                           f"it takes {len(energy.slots)} variable(s): {sig}")
+                given = len(call.slot_args) if call.has_separator else len(slots)
+                raise _err(f"'{energy.name}' takes {plural(len(energy.slots), 'variable')} but "
+                           f"{given} {'is' if given == 1 else 'are'} given; '{slot}' is missing",
+                           call.span, f"pass a variable for '{slot}' before ';': {sig}")
         for p in energy.params:
             if p.name not in params:
                 if p.default is None:
@@ -404,8 +442,9 @@ class _Checker:
                 raise _err(f"energy bodies cannot use the {sym.kind.value} '{expr.name}'",
                            expr.span, "pass it in as an energy parameter after ';' instead")
             if sym.rank:
-                raise _err(f"'{expr.name}' is an array with {sym.rank} dimension(s)", expr.span,
-                           f"index it, e.g. {expr.name}[{', '.join('ijk'[:sym.rank])}]")
+                raise _err(f"'{expr.name}' is an array with {plural(sym.rank, 'dimension')} and "
+                           "needs an index here", expr.span,
+                           f"name one element, e.g. {expr.name}[{', '.join('ijk'[:sym.rank])}]")
             return _symbol_type(sym)
         if isinstance(expr, ast.Index):
             sym = self._lookup(expr.name, expr.name_span, local)
@@ -416,9 +455,11 @@ class _Checker:
                 raise _err(f"'{expr.name}' is a scalar {sym.kind.value} and cannot be indexed",
                            expr.span, f"write '{expr.name}' without brackets")
             if len(expr.indices) != sym.rank:
-                raise _err(f"'{expr.name}' has {sym.rank} dimension(s) but {len(expr.indices)} "
-                           "index(es) are given", expr.span,
-                           f"write {expr.name}[{', '.join('ijk'[:sym.rank])}]")
+                raise _err(f"'{expr.name}' has {plural(sym.rank, 'dimension')} but "
+                           f"{plural(len(expr.indices), 'index', 'indices')} "
+                           f"{'is' if len(expr.indices) == 1 else 'are'} given", expr.span,
+                           f"give one index per dimension, e.g. "
+                           f"{expr.name}[{', '.join('ijk'[:sym.rank])}]")
             for index in expr.indices:
                 t = self._type(index, local)
                 if t is not Type.INT:
@@ -487,7 +528,8 @@ class _Checker:
             args = expr.slot_args
             if not lo <= len(args) <= hi:
                 count = f"{lo}" if lo == hi else f"{lo} or {hi}"
-                raise _err(f"'{expr.name}' takes {count} argument(s), got {len(args)}", expr.span,
+                raise _err(f"'{expr.name}' takes {count} argument{'' if hi == 1 else 's'} but "
+                           f"{len(args)} {'is' if len(args) == 1 else 'are'} given", expr.span,
                            f"for example {expr.name}({', '.join('xy'[:lo])})")
             types = []
             for arg in args:
@@ -531,6 +573,27 @@ def _symbol_type(sym: Symbol) -> Type:
 
 def _span(expr: ast.Expr) -> Span:
     return expr.span
+
+
+def _name_span(span: Span, name: str) -> Span:
+    """The span of `name` in a declaration that starts at `span` ('param NAME ...'), so the
+    caret points at the name; the whole declaration's span if the name is not on its line."""
+    line = span.source.line(span.line)
+    start = span.column - 1
+    keyword = re.match(r"(model|size|param|data|var|init|energy|factor|weight)\s+", line[start:])
+    if keyword:
+        start += keyword.end()
+    if re.match(rf"{re.escape(name)}\b", line[start:]):
+        return Span(span.source, span.line, start + 1, span.line, start + 1 + len(name))
+    return span
+
+
+def _text(expr: ast.Expr) -> str:
+    """The source text of a one-line expression, as the user wrote it."""
+    span = expr.span
+    if span.line != span.end_line:
+        return "..."
+    return span.source.line(span.line)[span.column - 1:span.end_column - 1]
 
 
 def load_text(text: str, name: str) -> Model:

@@ -33,9 +33,9 @@ def _common_bind(p: argparse.ArgumentParser) -> None:
 
 
 def _backend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["auto", "c", "python"], default="auto",
-                   help="c: compiled kernels; python: NumPy reference; auto (default): c if a "
-                   "C compiler exists, else python")
+    p.add_argument("--backend", choices=["auto", "c", "python", "cuda"], default="auto",
+                   help="c: compiled kernels; python: NumPy reference; cuda: nvcc-built kernels "
+                   "on an NVIDIA GPU; auto (default): c if a C compiler exists, else python")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", help="also write the generated files here")
     p.add_argument("--emit", default="c,h", help="files for --out-dir: any of c,h,ir,sympy")
     p.add_argument("--strict", action="store_true", help="treat graph warnings as errors")
+    _common_bind(p)  # only for the graph checks: kernels never depend on sizes or data
     p.add_argument("--force", action="store_true", help="overwrite files in --out-dir")
     p.add_argument("--json", action="store_true")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,18 +104,22 @@ def _compile_json(compiled: Any) -> dict[str, Any]:
             "backend": "c"}
 
 
-def _print_findings(model: Model, strict: bool) -> None:
+def _print_findings(model: Model, strict: bool, args: argparse.Namespace | None = None) -> None:
+    """Factor-graph warnings and notes (runtime.validate) on stderr, bound at default sizes
+    unless --set/--data say otherwise; --strict makes warnings an error (exit 2)."""
     try:
         from runtime.validate import report_findings
     except ImportError:
         return
-    report_findings(model, strict)
+    settings = parse_settings(getattr(args, "set", None) or [])
+    data = parse_data(getattr(args, "data", None) or [])
+    report_findings(model, strict, settings, data)
 
 
 # ---------------------------------------------------------------- compile
 def cmd_compile(args: argparse.Namespace) -> int:
     model = load_file(args.model)
-    _print_findings(model, getattr(args, "strict", False))
+    _print_findings(model, getattr(args, "strict", False), args)
     target = Target(args.target)
     emitted: list[str] = []
     result: dict[str, Any] = {"model": model.name, "target": target.value,
@@ -163,10 +168,13 @@ def _emit(model: Model, target: Target, out_dir: Path, emit: str, force: bool) -
         files[f"{model.name}.{ext}"] = rendered.source
     if "h" in kinds:
         files[f"{model.name}.h"] = rendered.header
+    from cfc_dsl.version import __version__
+
+    mark = f"# {GENERATED_MARK} {__version__} from {model.name}, do not edit\n"
     if "ir" in kinds:
-        files[f"{model.name}.ir.txt"] = dump_stage(model, "ir")
+        files[f"{model.name}.ir.txt"] = mark + dump_stage(model, "ir")
     if "sympy" in kinds:
-        files[f"{model.name}.sympy.txt"] = dump_stage(model, "sympy")
+        files[f"{model.name}.sympy.txt"] = mark + dump_stage(model, "sympy")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in sorted(files.items()):
@@ -180,10 +188,29 @@ def _emit(model: Model, target: Target, out_dir: Path, emit: str, force: bool) -
 
 
 # ---------------------------------------------------------------- run / eval
+def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
+    """A progress line on stderr about once a second, only for long runs on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    import time
+
+    last = [time.monotonic()]
+
+    def report(step: int, energy: float, pg_norm: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            print(f"  step {step:>7}  energy {energy:.10g}  |proj grad| {pg_norm:.3g}",
+                  file=sys.stderr, flush=True)
+
+    return report
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     model = load_file(args.model)
     problem = _bind(args, model, args.init)
-    relaxation = problem.relax(solver=args.solver, max_steps=args.max_steps, tol=args.tol)
+    relaxation = problem.relax(solver=args.solver, max_steps=args.max_steps, tol=args.tol,
+                               progress=_progress_printer(args.json))
     result = relaxation.result
     payload = {
         "model": model.name, "energy": result.energy, "energy_initial": result.energy_initial,
@@ -192,6 +219,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "x": _nested(relaxation.values), "compile": _compile_json(problem.compiled),
         "solver": result.solver,
     }
+    if args.json or args.out or result.solver == "certified":
+        from runtime.lipschitz_global import lipschitz_report
+
+        payload["lipschitz"] = lipschitz_report(problem, refine=False)  # the L the solver saw
     if args.trace:
         result.trace.write(Path(args.trace))
     if args.out:
@@ -207,6 +238,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  energy  {result.energy_initial:.10g} -> {result.energy:.10g} in {result.steps} steps")
     print(f"  stopped {result.reason.value}: {result.reason.describe(args.tol)}")
     print(f"  ΔF90    {result.delta_f90} steps")
+    if result.solver == "certified":
+        L = payload["lipschitz"]["L"]
+        print(f"  L       {L:.6g} (Gershgorin), step 1/L = {1 / L if L else math.inf:.6g}")
     width = max((len(n) for n in relaxation.families), default=0)
     for name, value in relaxation.families.items():
         print(f"  {name:<{width}}  {value:.10g}")

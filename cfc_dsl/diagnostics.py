@@ -118,3 +118,8 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) 
         return "nothing of that kind is declared yet; declare it before using it"
     shown = ", ".join(options[:8]) + (", ..." if len(options) > 8 else "")
     return f"known names are: {shown}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 dimension', '2 dimensions', '3 indices' (with many='indices')."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -141,6 +141,12 @@ class Model:
     def energy(self, name: str) -> EnergySpec:
         return next(e for e in self.energies if e.name == name)
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a model as its plate-notation factor graph (needs graphviz's dot)."""
+        from runtime.figure import repr_svg
+
+        return repr_svg(self)
+
     @property
     def used_energies(self) -> tuple[EnergySpec, ...]:
         """Energies some family instantiates, plus the energies their bodies call, sorted."""

@@ -7,12 +7,20 @@ exceptions become `CfcError`s with a caret and a hint; no Lark type escapes this
 
 from __future__ import annotations
 
+import difflib
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
@@ -21,6 +29,8 @@ KEYWORDS = frozenset(
     {"model", "size", "param", "data", "var", "init", "energy", "factor", "weight", "in", "if",
      "and", "or", "not"}
 )
+
+_DECL_KEYWORDS = ("model", "size", "param", "data", "var", "init", "energy", "factor", "weight")
 
 _FRIENDLY = {
     "NAME": "a name", "NUMBER": "a number", "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'",
@@ -44,17 +54,79 @@ def parse(text: str, name: str) -> ast.Program:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source) from None
-    decls = _Builder(source).transform(tree)
+    try:
+        decls = _Builder(source).transform(tree)
+    except VisitError as exc:  # a builder rule rejected a name; Lark wraps what it raises
+        if isinstance(exc.orig_exc, CfcError):
+            raise exc.orig_exc from None
+        raise
     return ast.Program(decls=tuple(decls.children if hasattr(decls, "children") else decls),
                        source_name=name)
 
 
 def _describe(token_types: set[str]) -> str:
-    names = sorted({_FRIENDLY.get(t, t.lower().strip("_").replace("_", " ")) for t in token_types
-                    if not t.startswith("__")})
-    if any(t.upper() in KEYWORDS or t in KEYWORDS for t in token_types):
-        names = [n for n in names if n.upper() not in KEYWORDS]
+    words = set()
+    for t in token_types:
+        if t.startswith("__") or t == "$END":
+            continue
+        words.add(f"'{t.lower()}'" if t.lower() in KEYWORDS else
+                  _FRIENDLY.get(t, t.lower().strip("_").replace("_", " ")))
+    names = sorted(words)
     return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+
+
+_CHAR_HINTS = {
+    "&": "write 'and' to join conditions, as in 'if i > 0 and i < N'",
+    "|": "write 'or' to join conditions, as in 'if i == 0 or i == N - 1'",
+    "!": "write 'not' to negate a condition, or '!=' to compare",
+    '"': "a .cfc file has no strings; names and numbers are written without quotes",
+    "'": "a .cfc file has no strings; names and numbers are written without quotes",
+    "{": "use '[' and ']' for shapes, indices and ranges",
+    "}": "use '[' and ']' for shapes, indices and ranges",
+}
+
+_CLOSERS = {"(": ")", "[": "]"}
+
+
+def _open_bracket(source: Source, end: int) -> tuple[str, int, int] | None:
+    """The innermost bracket still open at offset `end`: (char, line, column), or None."""
+    stack: list[tuple[str, int, int]] = []
+    line, column, in_comment = 1, 1, False
+    for ch in source.text[:end]:
+        if ch == "\n":
+            line, column, in_comment = line + 1, 1, False
+            continue
+        if ch == "#":
+            in_comment = True
+        if not in_comment:
+            if ch in _CLOSERS:
+                stack.append((ch, line, column))
+            elif ch in ")]" and stack:
+                stack.pop()
+        column += 1
+    return stack[-1] if stack else None
+
+
+def _name_allowed(prefix: str) -> bool:
+    """Whether a name may come after `prefix`; where it may not, the contextual lexer reads
+    'variable' as the keyword 'var' and the name 'iable'."""
+    try:
+        interactive = _parser().parse_interactive(prefix)
+        interactive.exhaust_lexer()
+        return "NAME" in interactive.accepts()
+    except Exception:  # the prefix itself does not parse: say nothing about glued keywords
+        return True
+
+
+def _accepted(exc: UnexpectedInput) -> set[str]:
+    """The tokens the parser would really accept here (Lark's `expected` over-approximates)."""
+    interactive = getattr(exc, "interactive_parser", None)
+    if interactive is not None:
+        try:
+            return set(interactive.accepts())
+        except Exception:  # fall back to the list Lark gives
+            pass
+    return set(getattr(exc, "expected", ()) or ())
 
 
 def _syntax_error(exc: UnexpectedInput, source: Source) -> CfcError:
@@ -63,39 +135,77 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> CfcError:
     if isinstance(exc, UnexpectedCharacters):
         char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else "?"
         span = Span(source, line, column, line, column + 1)
-        hint = "a .cfc file uses names, numbers, operators + - * / // % ^ and brackets"
-        if char == "*" or char == "&" or char == "|":
-            hint = "use '^' for powers and 'and'/'or'/'not' in conditions"
+        hint = _CHAR_HINTS.get(char, "a .cfc file uses names, numbers, the operators "
+                               "+ - * / // % ^ and brackets")
         return CfcError(ErrorKind.SYNTAX, f"unexpected character '{char}'", span, hint)
-    if isinstance(exc, UnexpectedEOF):
-        lines = source.text.rstrip().splitlines() or [""]
-        last = len(lines)
-        span = Span(source, last, max(1, len(lines[-1])), last, max(2, len(lines[-1]) + 1))
-        return CfcError(ErrorKind.SYNTAX, "unexpected end of file", span,
-                        f"the last declaration is incomplete; expected {_describe(exc.expected)}")
+    expected = _accepted(exc)
+    token = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+        lines = source.text.splitlines() or [""]
+        code = [n for n, ln in enumerate(lines, 1) if ln.strip() and not ln.lstrip().startswith("#")]
+        last = code[-1] if code else 1
+        end = len(lines[last - 1].split("#")[0].rstrip())
+        span = Span(source, last, max(1, end), last, max(2, end + 1))
+        opened = _open_bracket(source, len(source.text))
+        if opened and _CLOSERS[opened[0]] in {_CLOSER_CHAR.get(t) for t in expected}:
+            char, at_line, at_col = opened
+            hint = (f"the '{char}' on line {at_line}, column {at_col} is never closed; "
+                    f"add '{_CLOSERS[char]}'")
+        else:
+            hint = f"the last declaration is incomplete; expected {_describe(expected)}"
+        return CfcError(ErrorKind.SYNTAX, "unexpected end of file", span, hint)
     assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    if token.type == "$END":
-        lines = source.text.rstrip().splitlines() or [""]
-        last = len(lines)
-        span = Span(source, last, max(1, len(lines[-1])), last, max(2, len(lines[-1]) + 1))
-        return CfcError(ErrorKind.SYNTAX, "unexpected end of file", span,
-                        f"the last declaration is incomplete; expected {_describe(exc.expected)}")
     span = Span(source, token.line or line, token.column or column,
                 token.end_line or line, token.end_column or column + 1)
     text = str(token)
-    expected = set(exc.expected)
     if text in KEYWORDS and "NAME" in expected:
         return CfcError(ErrorKind.SYNTAX, f"'{text}' is a keyword and cannot be used as a name",
                         span, f"choose another name, for example '{text}_'")
-    if text == "=" and "RANGE" not in expected and "COMPARE" in str(expected):
-        return CfcError(ErrorKind.SYNTAX, "unexpected '='", span,
+    if text == "=" and "COMPARE" in expected and "RSQB" in expected and "COMMA" not in expected:
+        return CfcError(ErrorKind.SYNTAX, "unexpected '=' in a range filter", span,
                         "use '==' to compare values in a condition")
     if text == ":" and "RANGE" in expected:
-        return CfcError(ErrorKind.SYNTAX, "unexpected ':'", span,
+        return CfcError(ErrorKind.SYNTAX, "unexpected ':' in a range", span,
                         "ranges are written 'i in 0..N' (half-open, two dots)")
-    return CfcError(ErrorKind.SYNTAX, f"unexpected {_token_words(token)}", span,
-                    f"expected {_describe(expected)}")
+    start = token.start_pos or 0
+    if text == "*" and start and source.text[start - 1] == "*":
+        span = Span(source, span.line, span.column - 1, span.end_line, span.end_column)
+        return CfcError(ErrorKind.SYNTAX, "'**' is not an operator", span,
+                        "write powers with '^', as in x^2")
+    glued = re.search(r"(?:^|\n)[ \t]*([A-Za-z_]\w*)[ \t]*\n?[ \t]*$",
+                      source.text[:start])
+    if glued:
+        word = glued.group(1)
+        keyword = next((k for k in _DECL_KEYWORDS if word.startswith(k) and word != k), None)
+        if keyword and not _name_allowed(source.text[:glued.start(1)]):
+            at = glued.start(1)
+            at_line = source.text.count("\n", 0, at) + 1
+            at_col = at - (source.text.rfind("\n", 0, at) + 1) + 1
+            return CfcError(ErrorKind.SYNTAX, f"'{word}' is not a keyword",
+                            Span(source, at_line, at_col, at_line, at_col + len(word)),
+                            f"did you mean '{keyword}'?")
+    message = f"unexpected {_token_words(token)}"
+    before = source.line(span.line)[:span.column - 1]
+    if token.type == "NAME" and "VAR" in expected and not before.strip():
+        starts = sorted(_DECL_KEYWORDS)
+        close = difflib.get_close_matches(text, starts, n=1, cutoff=0.6)
+        return CfcError(ErrorKind.SYNTAX, message, span,
+                        f"did you mean '{close[0]}'?" if close else
+                        "each declaration starts with a keyword: " + ", ".join(starts))
+    opened = _open_bracket(source, start)
+    if opened and text in KEYWORDS and _CLOSERS[opened[0]] in {_CLOSER_CHAR.get(t) for t in expected}:
+        char, at_line, at_col = opened
+        return CfcError(ErrorKind.SYNTAX, message, span,
+                        f"the '{char}' on line {at_line}, column {at_col} is never closed; "
+                        f"add '{_CLOSERS[char]}' before {_token_words(token)}")
+    if token.type in ("NAME", "NUMBER", "LPAR") and "COMMA" in expected and (
+            "RPAR" in expected or "RSQB" in expected):
+        return CfcError(ErrorKind.SYNTAX, message, span,
+                        f"add ',' before {_token_words(token)} if it starts the next item")
+    return CfcError(ErrorKind.SYNTAX, message, span, f"expected {_describe(expected)}")
+
+
+_CLOSER_CHAR = {"RPAR": ")", "RSQB": "]"}
 
 
 def _token_words(token: Token) -> str:
@@ -122,19 +232,35 @@ class _Builder(Transformer):
         super().__init__()
         self.src = source
 
+    def _new_name(self, tok: Token, meta: Any = None) -> str:
+        """A name being declared; keywords are only ever lexed as NAME where they cannot clash.
+        With the declaration's `meta`, also reject a keyword glued to the name ('variable x'
+        lexes as 'var iable' where no name can start a declaration)."""
+        if str(tok) in KEYWORDS:
+            raise CfcError(ErrorKind.SYNTAX, f"'{tok}' is a keyword and cannot be used as a name",
+                           _tok_span(self.src, tok), f"choose another name, for example '{tok}_'")
+        if meta is not None and tok.start_pos is not None:
+            keyword = self.src.text[meta.start_pos:tok.start_pos]
+            if keyword in _DECL_KEYWORDS:
+                word = keyword + str(tok)
+                span = Span(self.src, meta.line, meta.column, meta.line, meta.column + len(word))
+                raise CfcError(ErrorKind.SYNTAX, f"'{word}' is not a keyword", span,
+                               f"did you mean '{keyword}'?")
+        return str(tok)
+
     def program(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
 
     # -- declarations
     def model_decl(self, meta: Any, c: list[Any]) -> ast.ModelDecl:
-        return ast.ModelDecl(str(c[0]), _span(self.src, meta))
+        return ast.ModelDecl(self._new_name(c[0], meta), _span(self.src, meta))
 
     def size_decl(self, meta: Any, c: list[Any]) -> ast.SizeDecl:
-        return ast.SizeDecl(str(c[0]), c[1], _span(self.src, meta))
+        return ast.SizeDecl(self._new_name(c[0], meta), c[1], _span(self.src, meta))
 
     def param_decl(self, meta: Any, c: list[Any]) -> ast.ParamDecl:
         shape = c[1] if len(c) == 3 else ()
-        return ast.ParamDecl(str(c[0]), shape, c[-1], _span(self.src, meta))
+        return ast.ParamDecl(self._new_name(c[0], meta), shape, c[-1], _span(self.src, meta))
 
     def data_decl(self, meta: Any, c: list[Any]) -> ast.DataDecl:
         shape: tuple[ast.Expr, ...] = ()
@@ -145,7 +271,7 @@ class _Builder(Transformer):
                 shape = item
             else:
                 dtype, dtype_span = item[0], item[1]
-        return ast.DataDecl(str(c[0]), shape, dtype, _span(self.src, meta), dtype_span)
+        return ast.DataDecl(self._new_name(c[0], meta), shape, dtype, _span(self.src, meta), dtype_span)
 
     def dtype(self, meta: Any, c: list[Any]) -> list[Any]:
         return [str(c[0]), _tok_span(self.src, c[0])]
@@ -160,7 +286,7 @@ class _Builder(Transformer):
                 lower, upper = item[1], item[2]
             elif isinstance(item, list) and item[0] == "initial":
                 initial = item[1]
-        return ast.VarDecl(str(c[0]), shape, lower, upper, initial, _span(self.src, meta))
+        return ast.VarDecl(self._new_name(c[0], meta), shape, lower, upper, initial, _span(self.src, meta))
 
     def bounds(self, meta: Any, c: list[Any]) -> list[Any]:
         return ["bounds", c[0], c[1]]
@@ -178,21 +304,21 @@ class _Builder(Transformer):
     def energy_decl(self, meta: Any, c: list[Any]) -> ast.EnergyDecl:
         name, slots = c[0], c[1]
         params = c[2] if len(c) == 4 else ()
-        return ast.EnergyDecl(str(name), slots, params, c[-1], _span(self.src, meta),
+        return ast.EnergyDecl(self._new_name(name, meta), slots, params, c[-1], _span(self.src, meta),
                               _tok_span(self.src, name))
 
     def slot_list(self, meta: Any, c: list[Any]) -> tuple[str, ...]:
-        return tuple(str(t) for t in c)
+        return tuple(self._new_name(t) for t in c)
 
     def eparam_list(self, meta: Any, c: list[Any]) -> tuple[ast.EnergyParam, ...]:
         return tuple(c)
 
     def eparam(self, meta: Any, c: list[Any]) -> ast.EnergyParam:
-        return ast.EnergyParam(str(c[0]), c[1] if len(c) > 1 else None, _span(self.src, meta))
+        return ast.EnergyParam(self._new_name(c[0]), c[1] if len(c) > 1 else None, _span(self.src, meta))
 
     def factor_decl(self, meta: Any, c: list[Any]) -> ast.FactorDecl:
         ranges = c[1] if len(c) == 3 else None
-        return ast.FactorDecl(str(c[0]), ranges, c[-1], _span(self.src, meta),
+        return ast.FactorDecl(self._new_name(c[0], meta), ranges, c[-1], _span(self.src, meta),
                               _tok_span(self.src, c[0]))
 
     def weight_decl(self, meta: Any, c: list[Any]) -> ast.WeightDecl:
@@ -204,7 +330,7 @@ class _Builder(Transformer):
         return ast.Ranges(items, cond[1] if cond else None, _span(self.src, meta))
 
     def range(self, meta: Any, c: list[Any]) -> ast.Range:
-        return ast.Range(str(c[0]), c[1], c[3], _span(self.src, meta))
+        return ast.Range(self._new_name(c[0]), c[1], c[3], _span(self.src, meta))
 
     def condition(self, meta: Any, c: list[Any]) -> list[Any]:
         return ["condition", c[0]]

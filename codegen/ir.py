@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from cfc_dsl.derive import DerivedEnergy
+from cfc_dsl.functions import Relu, Step
 
 SCHEMA = 1  # bump when the calling convention below changes; it is part of the cache key
 
@@ -62,6 +63,25 @@ def param_value(param: str) -> sp.Symbol:
     return sp.Symbol(f"p_{param}", real=True)
 
 
+def _relu_argument(factor: sp.Expr) -> sp.Expr | None:
+    base, exp = factor.as_base_exp()
+    return base.args[0] if isinstance(base, Relu) and exp.is_positive else None
+
+
+def fold_relu_step(expr: sp.Expr) -> sp.Expr:
+    """relu(u)^k * step(u) -> relu(u)^k (k > 0), the shape of every squared hinge's gradient.
+
+    Exact for every u, NaN and infinities included: where step(u) is not 1, relu(u)^k is
+    0 (or NaN). The kernels save a comparison per instance whose outcome is a coin flip.
+    """
+    def fold(product: sp.Expr) -> sp.Expr:
+        relus = {_relu_argument(f) for f in product.args} - {None}
+        kept = [f for f in product.args if not (isinstance(f, Step) and f.args[0] in relus)]
+        return sp.Mul(*kept) if len(kept) < len(product.args) else product
+
+    return expr.replace(lambda e: e.is_Mul, fold)
+
+
 def _body(exprs: list[sp.Expr]) -> Body:
     temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("t", real=True), optimizations=None)
     return Body(tuple(Assignment(str(s), e) for s, e in temps), tuple(reduced))
@@ -71,7 +91,7 @@ def lower(energy: DerivedEnergy) -> Kernel:
     rename = {s: slot_value(s.name) for s in energy.slots}
     rename.update({p: param_value(p.name) for p in energy.params})
     expr = energy.expr.xreplace(rename)
-    grad = [g.xreplace(rename) for g in energy.grad]
+    grad = [fold_relu_step(g.xreplace(rename)) for g in energy.grad]
     return Kernel(
         energy=energy.name,
         slots=tuple(s.name for s in energy.slots),

@@ -3,6 +3,8 @@
 A subclass of SymPy's C99 printer: small integer powers become multiplications, and cfc's
 own functions (relu, step, sign, sigmoid, softplus) print as calls to the inline helpers
 that every generated file defines, so no Heaviside or DiracDelta can reach the output.
+`BoundCodePrinter` prints the curvature bounds (codegen/bounds.py): Piecewise, Max, Min and
+the logic of their conditions, with helpers that let NaN through as NumPy does.
 """
 
 from __future__ import annotations
@@ -54,8 +56,68 @@ class CfcCodePrinter(C99CodePrinter):
         raise ValueError("DiracDelta reached the C printer")
 
 
+class BoundCodePrinter(CfcCodePrinter):
+    """One-line C for a bound entry: `cfc_hb_*` helpers (host code in both targets), Max/Min
+    that return NaN if an argument is NaN (as numpy.amax does; fmax would drop it), nested
+    ternaries for Piecewise, and every operand of && and || in parentheses (-Wparentheses).
+    Arguments of Max, Min, And, Or are sorted, so the text does not depend on hash order."""
+
+    printmethod = "_cfc_bound_ccode"
+
+    def _helper(self, name: str, expr: sp.Function) -> str:
+        return f"cfc_hb_{name}({self._print(expr.args[0])})"
+
+    def _lattice(self, name: str, expr: sp.Expr) -> str:
+        args = sorted(expr.args, key=sp.default_sort_key)
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"cfc_hb_{name}({self._print(a)}, {out})"
+        return out
+
+    def _print_Max(self, expr: sp.Expr) -> str:
+        return self._lattice("max", expr)
+
+    def _print_Min(self, expr: sp.Expr) -> str:
+        return self._lattice("min", expr)
+
+    def _logic(self, op: str, expr: sp.Basic) -> str:
+        args = sorted(expr.args, key=sp.default_sort_key)
+        grouped = (sp.And, sp.Or, sp.Not)  # these print their own parentheses
+        return "(" + f" {op} ".join(self._print(a) if isinstance(a, grouped) else
+                                    f"({self._print(a)})" for a in args) + ")"
+
+    def _print_And(self, expr: sp.Basic) -> str:
+        return self._logic("&&", expr)
+
+    def _print_Or(self, expr: sp.Basic) -> str:
+        return self._logic("||", expr)
+
+    def _print_Not(self, expr: sp.Basic) -> str:
+        return f"(!({self._print(expr.args[0])}))"
+
+    def _print_BooleanTrue(self, expr: sp.Basic) -> str:
+        return "1"
+
+    def _print_BooleanFalse(self, expr: sp.Basic) -> str:
+        return "0"
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        out = "NAN"  # no branch holds: undefined, as numpy.select's default
+        for value, cond in reversed(expr.args):
+            code = self._print(value)
+            test = self._print(cond)
+            test = test if isinstance(cond, (sp.And, sp.Or, sp.Not)) else f"({test})"
+            out = code if cond == sp.true else f"({test} ? ({code}) : ({out}))"
+        return out
+
+
 _PRINTER = CfcCodePrinter()
+_BOUND_PRINTER = BoundCodePrinter()
 
 
 def ccode(expr: sp.Expr) -> str:
     return _PRINTER.doprint(expr)
+
+
+def bound_ccode(expr: sp.Expr) -> str:
+    return _BOUND_PRINTER.doprint(expr)

@@ -15,6 +15,8 @@ import jinja2
 import sympy as sp
 
 from cfc_dsl.model import Model, Target
+from codegen.bounds import BoundKernel, lower_bounds
+from codegen.bounds import context as bounds_context
 from codegen.ir import Body, Kernel, KernelModule, param_value, slot_value
 from codegen.printer import ccode
 
@@ -48,6 +50,7 @@ class _Variant:
     temporaries: tuple[_Line, ...]
     energy: str
     gradient: tuple[_Grad, ...]
+    prefetch: tuple[str, ...] = ()  # C only: hints for the X and G entries CFC_AHEAD ahead
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,13 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
             unused.append(f"s_{s}")
     if not any(line.startswith("const double v_") for line in loads):
         unused.append("X")
+    # gathers (read) first, then scatters (write), each in slot order: deterministic text
+    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in kernel.slots
+                if slot_value(s).name in used]
+    prefetch += [f"CFC_PREFETCH(&G[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in grads]
     return _Variant(name, gradient, tuple(loads), tuple(sorted(set(unused))),
                     tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
-                    ccode(body.outputs[0]), tuple(grads))
+                    ccode(body.outputs[0]), tuple(grads), prefetch=tuple(prefetch))
 
 
 def _view(kernel: Kernel, model: Model | None) -> _KernelView:
@@ -123,12 +130,13 @@ def _view(kernel: Kernel, model: Model | None) -> _KernelView:
     )
 
 
-def render(module: KernelModule, target: Target = Target.C, model: Model | None = None) -> RenderedSource:
+def render(module: KernelModule, target: Target = Target.C, model: Model | None = None,
+           bounds: tuple[BoundKernel, ...] = ()) -> RenderedSource:
     env = environment()
     kernels = [_view(k, model) for k in module.kernels]
     guard = re.sub(r"[^A-Za-z0-9]", "_", module.model).upper()
     common = {"version": module.version, "model": module.model, "kernels": kernels,
-              "guard": guard}
+              "guard": guard, **bounds_context(bounds, target)}
     template = "kernels.c.j2" if target is Target.C else "kernels.cu.j2"
     source = env.get_template(template).render(**common)
     header = env.get_template("kernels.h.j2").render(restrict="restrict ", **common)
@@ -141,8 +149,9 @@ def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
     from cfc_dsl.version import __version__
     from codegen.ir import lower_module
 
-    module = lower_module(model.name, __version__, derive_model(model))
-    return render(module, target, model)
+    derived = derive_model(model)
+    module = lower_module(model.name, __version__, derived)
+    return render(module, target, model, lower_bounds(derived))
 
 
 __all__ = ["RenderedSource", "render", "render_model", "sp"]

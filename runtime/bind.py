@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean
-from cfc_dsl.model import FactorFamily, Model
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
+from cfc_dsl.model import DataSpec, FactorFamily, Model
 from runtime.data import load_array
 from runtime.evaluate import Env, as_int, check_index, evaluate
 
@@ -142,6 +142,9 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
     param_set: dict[str, Setting] = {}
     weight_set: dict[str, Setting] = {}
     for s in settings:
+        if not math.isfinite(s.value):
+            raise _bind_error(f"'{s.name}' is set to {s.value:g}, which is not a finite number",
+                              s.span, f"give a finite number, e.g. --set {s.name}=1")
         if s.name.startswith("weight.") and s.name[7:] in families:
             weight_set[s.name[7:]] = s
         elif s.name in sizes_decl and sizes_decl[s.name].default is not None:
@@ -172,8 +175,17 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
         if spec.name not in arrays:
             raise CfcError(ErrorKind.DATA, f"no data given for '{spec.name}'", spec.span,
                            f"pass it with --data {spec.name}=PATH.npy (or .csv)")
+        got = arrays[spec.name].shape
+        if len(got) != len(spec.shape):
+            raise CfcError(ErrorKind.DATA,
+                           f"data '{spec.name}' has {plural(len(got), 'dimension')} (shape "
+                           f"{list(got)}) but its declaration '{_declared(spec)}' has "
+                           f"{len(spec.shape)}", spec.span,
+                           f"give an array with {plural(len(spec.shape), 'dimension')}, or "
+                           "change the declaration")
 
     sizes: dict[str, int] = {}
+    _bind_data_sizes(model, arrays, sizes)
     env = Env(scalars={}, arrays={})
     for spec in model.sizes:
         if spec.default is None:
@@ -188,19 +200,23 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
             sizes[spec.name] = int(as_int(evaluate(spec.default, _env(sizes)), spec.span, "a size"))
             if sizes[spec.name] < 0:
                 raise _bind_error(f"size '{spec.name}' is negative ({sizes[spec.name]})",
-                                  spec.span, "sizes count elements and must be >= 0")
+                                  spec.default.span, "sizes count elements and must be >= 0")
         env.scalars[spec.name] = sizes[spec.name]
         _bind_data_sizes(model, arrays, sizes)
     _bind_data_sizes(model, arrays, sizes)
+    settable = set(settable_names(model))
     for spec in model.data:
-        want = tuple(int(as_int(evaluate(d, _env(sizes)), spec.span, "a dimension"))
-                     for d in spec.shape)
+        want = _shape(spec.shape, _env(sizes), spec.span, f"data '{spec.name}'")
         got = arrays[spec.name].shape
         if got != want:
+            dim = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+            expr = spec.shape[dim]
+            hint = f"give an array of shape {list(want)}"
+            if isinstance(expr, ast.Name) and expr.name in settable:
+                hint += f", or run with --set {expr.name}={got[dim]}"
             raise CfcError(ErrorKind.DATA,
-                           f"data '{spec.name}' has shape {list(got)} but the model declares "
-                           f"{list(want)}", spec.span,
-                           "check the file, or the sizes given with --set")
+                           f"data '{spec.name}' has shape {list(got)} but its declaration "
+                           f"'{_declared(spec)}' needs {list(want)}", spec.span, hint)
     scalars: dict[str, float | int] = dict(sizes)
     params: dict[str, float | np.ndarray] = {}
     for spec in model.params:
@@ -209,8 +225,7 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
         else:
             value = float(np.asarray(evaluate(spec.default, Env(dict(scalars), arrays))))
         if spec.shape:
-            shape = tuple(int(as_int(evaluate(d, _env(sizes)), spec.span, "a dimension"))
-                          for d in spec.shape)
+            shape = _shape(spec.shape, _env(sizes), spec.span, f"parameter '{spec.name}'")
             arr = np.full(shape, float(value))
             arrays[spec.name] = arr
             params[spec.name] = arr
@@ -221,26 +236,80 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
 
     layout, lower, upper, x0 = _variables(model, base)
     var_shapes = {v.name: v for v in layout}
-    _apply_inits(model, base, layout, x0)
+    origin = _apply_inits(model, base, layout, x0)
     if point:
         for name, value in point.items():
-            v = var_shapes[name]
-            x0[v.offset:v.offset + v.size] = np.asarray(value, float).ravel()
+            v = var_shapes.get(name)
+            if v is None:
+                raise _bind_error(f"unknown variable '{name}' in the initial point", None,
+                                  did_you_mean(name, set(var_shapes)))
+            array = np.asarray(value, float)
+            if array.shape != v.shape and array.size != 1:
+                raise _bind_error(f"'{name}' has shape {list(array.shape)} in the initial point "
+                                  f"but the model's is {list(v.shape)}", None,
+                                  "give one value per element (nested lists for several "
+                                  "dimensions), or one number for all")
+            x0[v.offset:v.offset + v.size] = array.ravel()
+            origin[v.offset:v.offset + v.size] = _FROM_POINT
     outside = (x0 < lower) | (x0 > upper) | ~np.isfinite(x0)
     if np.any(outside):
         i = int(np.flatnonzero(outside)[0])
         v = next(v for v in layout if v.offset <= i < v.offset + v.size)
-        spec = next(s for s in model.variables if s.name == v.name)
-        raise _bind_error(f"initial value {x0[i]:g} of {v.element(i)} is outside its bounds "
-                          f"[{lower[i]:g}, {upper[i]:g}]", spec.span,
-                          "fix the initial value (var ... = VALUE, init, or --init)")
+        var_spec = next(s for s in model.variables if s.name == v.name)
+        bounds = f"[{lower[i]:g}, {upper[i]:g}]"
+        message = (f"initial value {x0[i]:g} of {v.element(i)} is outside its bounds {bounds}"
+                   if np.isfinite(x0[i]) else
+                   f"initial value of {v.element(i)} is {x0[i]:g}, not a finite number")
+        if origin[i] == _FROM_POINT:
+            raise _bind_error(message + " (from the initial point)", None,
+                              f"give '{v.name}' values within {bounds} in the initial point (--init)")
+        if origin[i] >= 0:
+            rule = model.inits[int(origin[i])]
+            raise _bind_error(message, rule.value.span,
+                              f"change the init expression so that it stays within {bounds}")
+        raise _bind_error(message, var_spec.initial.span,
+                          f"give '{v.name}' an initial value within {bounds}")
 
-    tables = tuple(_family(f, base, var_shapes, weight_set) for f in model.families)
+    tables = tuple(_family(f, base, var_shapes, weight_set, _param_names(model, f))
+                   for f in model.families)
     return BoundModel(model, sizes, params, arrays, layout, lower, upper, x0, tables)
 
 
 def _env(sizes: dict[str, int]) -> Env:
     return Env(dict(sizes), {})
+
+
+_FROM_POINT = -2  # `origin` marker: the element's initial value came from the --init file
+
+
+def _declared(spec: DataSpec) -> str:
+    """'edges[M, 2]', the declared shape as written in the model."""
+    dims = ", ".join(_source_text(d) for d in spec.shape)
+    return f"{spec.name}[{dims}]" if spec.shape else spec.name
+
+
+def _source_text(expr: ast.Expr) -> str:
+    span = expr.span
+    if span.line != span.end_line:
+        return "..."
+    return span.source.line(span.line)[span.column - 1:span.end_column - 1]
+
+
+def _shape(dims: tuple[ast.Expr, ...], env: Env, span: Span, what: str) -> tuple[int, ...]:
+    """Evaluate a declared shape; every dimension is >= 0 and the whole fits in memory."""
+    shape = tuple(int(as_int(evaluate(d, env), d.span, "a dimension")) for d in dims)
+    for d, n in zip(dims, shape, strict=True):
+        if n < 0:
+            raise _bind_error(f"a dimension of {what} is negative ({n})", d.span,
+                              "check the sizes used in this dimension")
+    if math.prod(shape) > MAX_INSTANCES:
+        raise _bind_error(f"{what} would have {math.prod(shape):,} elements", span,
+                          "check the sizes; more than 5e8 elements do not fit in memory")
+    return shape
+
+
+def _param_names(model: Model, family: FactorFamily) -> tuple[str, ...]:
+    return next(e.param_names for e in model.energies if e.name == family.energy)
 
 
 def _bind_data_sizes(model: Model, arrays: dict[str, np.ndarray], sizes: dict[str, int]) -> None:
@@ -257,19 +326,23 @@ def _variables(model: Model, env: Env) -> tuple[tuple[VariableLayout, ...], np.n
     lows, highs, inits = [], [], []
     offset = 0
     for spec in model.variables:
-        shape = tuple(int(as_int(evaluate(d, env), spec.span, "a dimension")) for d in spec.shape)
+        shape = _shape(spec.shape, env, spec.span, f"variable '{spec.name}'")
         v = VariableLayout(spec.name, shape, offset)
         offset += v.size
         layout.append(v)
         lo = float(np.asarray(evaluate(spec.lower, env)))
         hi = float(np.asarray(evaluate(spec.upper, env)))
         if not lo <= hi:
+            first, last = spec.lower.span, spec.upper.span
+            span = (Span(first.source, first.line, first.column, last.end_line, last.end_column)
+                    if first is not spec.span else spec.span)
             raise _bind_error(f"variable '{spec.name}' has lower bound {lo:g} above its upper "
-                              f"bound {hi:g}", spec.span, "write the bounds as 'in [low, high]'")
+                              f"bound {hi:g}", span, "write the bounds as 'in [low, high]'")
         lows.append(np.full(v.size, lo))
         highs.append(np.full(v.size, hi))
         inits.append(np.full(v.size, float(np.asarray(evaluate(spec.initial, env)))))
-    cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.zeros(0)
     return tuple(layout), cat(lows), cat(highs), cat(inits)
 
 
@@ -320,9 +393,13 @@ def _flat_index(ref: ast.Name | ast.Index, var: VariableLayout, env: Env, count:
     return np.ascontiguousarray(flat + var.offset, dtype=np.int64)
 
 
-def _apply_inits(model: Model, base: Env, layout: tuple[VariableLayout, ...], x0: np.ndarray) -> None:
+def _apply_inits(model: Model, base: Env, layout: tuple[VariableLayout, ...],
+                 x0: np.ndarray) -> np.ndarray:
+    """Apply the `init` rules to x0; returns, per element, the index of the rule that set it
+    last (-1: the variable's declaration)."""
     by_name = {v.name: v for v in layout}
-    for rule in model.inits:
+    origin = np.full(x0.shape, -1, dtype=np.int64)
+    for number, rule in enumerate(model.inits):
         var = by_name[rule.var]
         loops = expand_ranges(rule.ranges, base, f"init {rule.var}")
         count = len(next(iter(loops.values()))) if loops else 1
@@ -335,24 +412,32 @@ def _apply_inits(model: Model, base: Env, layout: tuple[VariableLayout, ...], x0
                               rule.span, rule.span)
             flat = _flat_index(index, var, env, count)
         x0[flat] = values
+        origin[flat] = number
+    return origin
 
 
 def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
-            weights: dict[str, Setting]) -> FamilyTable:
+            weights: dict[str, Setting], param_names: tuple[str, ...]) -> FamilyTable:
     loops = expand_ranges(f.ranges, base, f"factor '{f.name}'")
     count = len(next(iter(loops.values()))) if loops else 1
     env = Env(base.scalars, base.arrays, loops, _describe(f"factor '{f.name}'", loops))
     slots = tuple(_flat_index(ref, variables[ref.name], env, count) for ref in f.slot_args)
     params = []
-    for expr in f.param_args:
+    for name, expr in zip(param_names, f.param_args, strict=True):
         value = np.asarray(evaluate(expr, env), dtype=np.float64)
         if not np.all(np.isfinite(value)):
-            i = int(np.flatnonzero(~np.isfinite(np.broadcast_to(value, (count,))))[0])
-            raise _bind_error(f"a parameter of {env.where(i)[3:]} is not finite", expr.span,
-                              "check the parameter expression and the data it reads")
+            wide = np.broadcast_to(value, (count,))
+            i = int(np.flatnonzero(~np.isfinite(wide))[0])
+            raise _bind_error(f"parameter '{name}' of {env.where(i)[3:]} is {wide[i]:g}, not a "
+                              "finite number", expr.span,
+                              "make the expression finite for every instance, e.g. avoid log(0) "
+                              "and division by zero")
         params.append(np.ascontiguousarray(np.broadcast_to(value, (count,)), dtype=np.float64))
     if f.name in weights:
         weight = weights[f.name].value
     else:
         weight = float(np.asarray(evaluate(f.weight, Env(base.scalars, base.arrays))))
+        if not math.isfinite(weight):
+            raise _bind_error(f"the weight of factor '{f.name}' is {weight:g}, not a finite "
+                              "number", f.weight.span, "give the family a finite weight")
     return FamilyTable(f, weight, slots, tuple(params), loops)

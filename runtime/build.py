@@ -7,12 +7,15 @@ the source on a miss. A build failure or a missing compiler is an environment er
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import importlib.util
 import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,9 +48,37 @@ class CompiledKernels:
     info: BuildInfo
 
 
+# Everything that turns a kernel spec into source text. Hashing these files (not importing
+# them) keeps a cache hit free of SymPy while still invalidating entries after an upgrade
+# or a local edit of a template.
+_GENERATOR_FILES = (
+    ("cfc_dsl", ("derive.py", "functions.py", "lipschitz.py", "lipschitz_numeric.py",
+                 "stdlib.cfc")),
+    ("codegen", ("ir.py", "printer.py", "render.py", "bounds.py")),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def generator_digest() -> str:
+    digest = hashlib.sha256()
+    folders = [(pkg, names) for pkg, names in _GENERATOR_FILES]
+    templates = resources.files("codegen.templates")
+    folders.append(("codegen.templates", tuple(sorted(
+        p.name for p in templates.iterdir() if p.name.endswith(".j2")))))
+    for package, names in folders:
+        root = resources.files(package)
+        for name in names:
+            path = root.joinpath(name)
+            if path.is_file():
+                digest.update(f"{package}/{name}\n".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(model: Model, target: Target, tc: Toolchain) -> cache.CacheKey:
     return cache.CacheKey(
-        source_digest=model.kernel_spec_digest(), target=target.value, compiler=tc.compiler,
+        source_digest=model.kernel_spec_digest(), generator=generator_digest(),
+        target=target.value, compiler=tc.compiler,
         compiler_version=tc.version, flags=tc.flags, cfc_version=__version__,
         schema=cache.CACHE_SCHEMA, cffi_version=cffi.__version__, python_abi=tc.python_abi,
     )
@@ -77,6 +108,7 @@ def build(model: Model, target: Target = Target.C) -> CompiledKernels:
 
 
 def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) -> dict[str, object]:
+    from codegen.bounds import model_summary
     from codegen.render import render_model
 
     rendered = render_model(model, Target.C)
@@ -100,7 +132,8 @@ def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) ->
     final = staging / Path(so_path).name
     os.replace(so_path, final)
     return {"module": name, "model": model.name, "library": final.name,
-            "energies": [e.name for e in model.used_energies], "kernel_spec": model.kernel_spec()}
+            "energies": [e.name for e in model.used_energies], "kernel_spec": model.kernel_spec(),
+            "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz_global.py
 
 
 @contextlib.contextmanager

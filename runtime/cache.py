@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CacheKey:
     """Every input that changes the compiled module. The digest names the cache entry."""
 
     source_digest: str  # sha256 of the model's kernel spec (energies used, model name)
+    generator: str  # sha256 of the code generator itself: templates, printer, derivation
     target: str
     compiler: str
     compiler_version: str

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span, did_you_mean
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span, did_you_mean, plural
 from cfc_dsl.model import DataSpec, DType
 
 
@@ -33,7 +33,8 @@ def load_array(path: Path, spec: DataSpec) -> np.ndarray:
         raise
     except (OSError, ValueError) as exc:
         raise CfcError(ErrorKind.DATA, f"cannot read '{path}' for '{spec.name}': {exc}",
-                       spec.span, "write it with numpy.save, or as plain comma-separated numbers")
+                       spec.span, "write it with numpy.save, or as plain comma-separated numbers"
+                       ) from None
     if array.dtype.kind not in "biuf":
         raise CfcError(ErrorKind.DATA, f"'{path}' holds {array.dtype} values, not numbers",
                        spec.span, "save a numeric array")
@@ -50,16 +51,26 @@ def load_array(path: Path, spec: DataSpec) -> np.ndarray:
 
 def _load_csv(path: Path) -> np.ndarray:
     text = path.read_text()
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1)
+             if ln.strip() and not ln.lstrip().startswith("#")]
     if lines:
         try:
-            [float(v) for v in lines[0].split(",")]
+            [float(v) for v in lines[0][1].split(",")]
         except ValueError:
             lines = lines[1:]  # a header row
-    rows = [[float(v) for v in ln.split(",")] for ln in lines]
-    widths = {len(r) for r in rows}
-    if len(widths) > 1:
-        raise ValueError("rows have different numbers of columns")
+    rows: list[list[float]] = []
+    for number, line in lines:
+        row: list[float] = []
+        for cell in line.split(","):
+            try:
+                row.append(float(cell))
+            except ValueError:
+                raise ValueError(f"line {number} has '{cell.strip()}', which is not a number"
+                                 ) from None
+        if rows and len(row) != len(rows[0]):
+            raise ValueError(f"line {number} has {plural(len(row), 'column')} but line "
+                             f"{lines[0][0]} has {len(rows[0])}")
+        rows.append(row)
     array = np.array(rows, dtype=np.float64)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]

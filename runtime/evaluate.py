@@ -79,9 +79,12 @@ def _binary(expr: ast.Binary, env: Env) -> Value:
         if op == "^":
             return np.power(np.asarray(a, dtype=float), b)
     if op in ("//", "%"):
-        if np.any(np.asarray(b) == 0):
+        zero = np.asarray(b) == 0
+        if np.any(zero):
+            where = env.where(int(np.flatnonzero(zero)[0]) if zero.ndim else 0)
             raise CfcError(ErrorKind.BIND, f"integer {'division' if op == '//' else 'modulo'} by "
-                           "zero", expr.right.span, "check the sizes used in this expression")
+                           f"zero{' ' + where if where else ''}", expr.right.span,
+                           f"make the right side of '{op}' nonzero; check the sizes it uses")
         return np.floor_divide(a, b) if op == "//" else np.mod(a, b)
     table = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
              "==": np.equal, "!=": np.not_equal, "and": np.logical_and, "or": np.logical_or}
@@ -91,7 +94,7 @@ def _binary(expr: ast.Binary, env: Env) -> Value:
 def _index(expr: ast.Index, env: Env) -> Value:
     array = env.arrays[expr.name]
     idx = [np.asarray(evaluate(i, env)) for i in expr.indices]
-    for dim, (values, sub) in enumerate(zip(idx, expr.indices)):
+    for dim, (values, sub) in enumerate(zip(idx, expr.indices, strict=True)):
         check_index(values, array.shape[dim], expr.name, dim, sub.span, env)
     return array[tuple(idx)]
 

@@ -28,9 +28,12 @@ class CompiledModel:
     model: Model
     kernels: CompiledKernels | None  # None: the Python reference backend is used
     notice: str = ""  # said once to the user, e.g. why the Python backend is in use
+    cuda: bool = False  # `kernels` were built by nvcc and run on the GPU
 
     @property
     def backend_kind(self) -> BackendKind:
+        if self.cuda:
+            return BackendKind.CUDA
         return BackendKind.C if self.kernels else BackendKind.PYTHON
 
     @property
@@ -57,6 +60,10 @@ class CompiledModel:
 def compile_model(model: Model, target: Target = Target.C,
                   backend: BackendKind = BackendKind.AUTO) -> CompiledModel:
     """Build (or fetch) the kernels. AUTO falls back to Python when no compiler exists."""
+    if backend is BackendKind.CUDA or (backend is BackendKind.AUTO and target is Target.CUDA):
+        from runtime.cuda_backend import build_cuda
+
+        return CompiledModel(model, build_cuda(model), cuda=True)
     if backend is BackendKind.PYTHON:
         return CompiledModel(model, None)
     if backend is BackendKind.AUTO and find_compiler() is None:
@@ -119,6 +126,12 @@ class Relaxation:
     def trace(self):  # type: ignore[no-untyped-def]
         return self.result.trace.frame()
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a relaxation as the factor graph coloured by the relaxed values."""
+        from runtime.figure import repr_svg
+
+        return repr_svg(self.problem.model, self.problem.bound, self.values)
+
 
 class Problem:
     """A bound model with a backend: evaluate F and its gradient, or relax it."""
@@ -126,8 +139,14 @@ class Problem:
     def __init__(self, compiled: CompiledModel, bound: BoundModel):
         self.compiled = compiled
         self.bound = bound
-        self.backend: Backend = (CBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
-                                 if compiled.kernels else PythonBackend(bound))
+        self.backend: Backend
+        if compiled.cuda and compiled.kernels:
+            from runtime.cuda_backend import CudaBackend
+
+            self.backend = CudaBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
+        else:
+            self.backend = (CBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
+                            if compiled.kernels else PythonBackend(bound))
         self.lower = bound.lower
         self.upper = bound.upper
         self.family_names = tuple(t.name for t in bound.families)
@@ -171,6 +190,9 @@ class Problem:
         if solver not in SOLVERS:
             raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{solver}'", None,
                            f"available solvers: {', '.join(sorted(SOLVERS))}")
+        from runtime.lipschitz_global import solver_options
+
+        options = solver_options(self, solver, options)  # L for `certified`, a cap for `pgd`
         opts = SolveOptions(max_steps=max_steps, tol=tol, **options)
         result = SOLVERS[solver]().solve(self, self.point(x0), opts)
         return Relaxation(self, result)
@@ -219,3 +241,10 @@ class Problem:
         from runtime.graph import to_networkx
 
         return to_networkx(self.bound)
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a bound problem as its expanded factor graph (plate notation when it
+        has more than 2,000 nodes); None without graphviz's dot."""
+        from runtime.figure import repr_svg
+
+        return repr_svg(self.model, self.bound)

@@ -42,6 +42,7 @@ class SolveOptions:
     shrink: float = 0.5
     max_backtracks: int = 60
     lipschitz: float | None = None  # a certified L lets pgd cap its steps at 1/L...2/L
+    progress: Callable[[int, float, float], None] | None = None  # (step, energy, |pg|)
 
 
 class Objective(Protocol):
@@ -118,8 +119,7 @@ class ProjectedGradient:
             if accepted is None:
                 reason, step = StopReason.NO_DESCENT, step - 1
                 break
-            x_new, t_used, backtracks = accepted
-            f_new, fam, g_new = objective.energy_and_grad(x_new)
+            x_new, t_used, backtracks, f_new, fam, g_new = accepted
             objective.check_finite(x_new, f_new, g_new, step)
             s, y = x_new - x, g_new - g
             sy = float(s @ y)
@@ -131,6 +131,8 @@ class ProjectedGradient:
             pgn = projected_gradient_norm(x, g, lo, hi)
             margin = (2.0 / options.lipschitz - t_used,) if options.lipschitz else ()
             trace.add(step, f, fam, pgn, t_used, backtracks, True, *margin)
+            if options.progress is not None:
+                options.progress(step, f, pgn)
             if stalled >= options.stall_steps:
                 reason = StopReason.STALLED
                 break
@@ -148,7 +150,9 @@ class ProjectedGradient:
 
     @staticmethod
     def _line_search(objective: Objective, x: np.ndarray, f: float, g: np.ndarray, t: float,
-                     options: SolveOptions) -> tuple[np.ndarray, float, int] | None:
+                     options: SolveOptions
+                     ) -> tuple[np.ndarray, float, int, float, np.ndarray, np.ndarray] | None:
+        """The accepted trial with its energy, family energies and gradient, or None."""
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
             trial = np.clip(x - t * g, lo, hi)
@@ -156,11 +160,64 @@ class ProjectedGradient:
             decrease = float(g @ d)
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
+            bound = f + options.armijo_c * decrease
             f_trial, _ = objective.energy(trial)
-            if np.isfinite(f_trial) and f_trial <= f + options.armijo_c * decrease:
-                return trial, t, backtracks
+            if np.isfinite(f_trial) and f_trial <= bound:
+                # The energy recorded for x+ comes from the energy-and-gradient kernels, which
+                # may round differently from the energy-only ones (or, summed in parallel, not
+                # repeat to the last bit): Armijo must hold for that value too, or the recorded
+                # energy could rise by an ulp. A non-finite value goes on to check_finite.
+                f_new, fam, g_new = objective.energy_and_grad(trial)
+                if not np.isfinite(f_new) or f_new <= bound:
+                    return trial, t, backtracks, f_new, fam, g_new
             t *= options.shrink
         return None
 
 
-SOLVERS: dict[str, Callable[[], Solver]] = {"pgd": ProjectedGradient}
+class Certified:
+    """`certified`: x+ = P(x - g/L) with a certified L (runtime/lipschitz_global.py), no line
+    search. The descent lemma gives F(x+) <= F(x) - (L/2)|x+ - x|^2; a step that still reads
+    higher (round-off near the minimum) is not taken, and the run stops as stalled."""
+
+    name = "certified"
+
+    def solve(self, objective: Objective, x0: np.ndarray, options: SolveOptions) -> SolveResult:
+        L = options.lipschitz
+        if L is None or not L >= 0 or not np.isfinite(L):
+            raise ValueError(f"solver 'certified' needs a finite Lipschitz constant, got {L}")
+        lo, hi = objective.lower, objective.upper
+        t = 1.0 / L if L > 0 else np.inf  # L = 0: F is linear on the box, go to its corner
+        x = np.clip(x0, lo, hi)
+        f, fam, g = objective.energy_and_grad(x)
+        objective.check_finite(x, f, g, 0)
+        f0, pgn = f, projected_gradient_norm(x, g, lo, hi)
+        trace = Trace(objective.family_names, ("margin",))
+        margin = 2.0 / L - t if L > 0 else np.inf  # the contraction margin 2/L - t
+        trace.add(0, f, fam, pgn, 0.0, 0, True, margin + t)
+        reason, stalled, step = StopReason.MAX_STEPS, 0, 0
+        for step in range(1, options.max_steps + 1):
+            if pgn <= options.tol:
+                reason, step = StopReason.CONVERGED, step - 1
+                break
+            x_new = np.where(g == 0, x, np.clip(x - t * g, lo, hi))
+            f_new, fam_new, g_new = objective.energy_and_grad(x_new)
+            objective.check_finite(x_new, f_new, g_new, step)
+            if f_new > f:  # only round-off can do this: keep x
+                reason, step = StopReason.STALLED, step - 1
+                break
+            stalled = stalled + 1 if f - f_new <= options.ftol * max(1.0, abs(f)) else 0
+            x, f, fam, g = x_new, f_new, fam_new, g_new
+            pgn = projected_gradient_norm(x, g, lo, hi)
+            trace.add(step, f, fam, pgn, t, 0, True, margin)
+            if options.progress is not None:
+                options.progress(step, f, pgn)
+            if stalled >= options.stall_steps:
+                reason = StopReason.STALLED
+                break
+        else:
+            if pgn <= options.tol:
+                reason = StopReason.CONVERGED
+        return SolveResult(x, f, f0, fam, step, reason, trace, self.name)
+
+
+SOLVERS: dict[str, Callable[[], Solver]] = {"pgd": ProjectedGradient, "certified": Certified}

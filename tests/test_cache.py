@@ -82,7 +82,7 @@ def _other(value: object) -> object:
 
 
 BASE_KEY = cache.CacheKey(
-    source_digest="0" * 64, target="c", compiler="/usr/bin/cc", compiler_version="cc 12.2",
+    source_digest="0" * 64, generator="1" * 64, target="c", compiler="/usr/bin/cc", compiler_version="cc 12.2",
     flags=("-O3", "-std=c99"), cfc_version="0.1.0", schema=1, cffi_version="1.17.1",
     python_abi="cpython-311-x86_64-linux-gnu",
 )

@@ -23,6 +23,8 @@ def main() -> None:
     np.save(HERE / "score_5.npy", np.linspace(0.0, 1.0, 5))
     (HERE / "score_ragged.csv").write_text("score,extra\n0.1,0.2\n0.3\n0.5,0.6\n")
     (HERE / "score_8.txt").write_text("0 1 2 3 4 5 6 7\n")
+    # an --init point file that names a variable the model does not have
+    (HERE / "point_unknown.json").write_text('{"etta": [0.1, 0.2, 0.3, 0.4]}\n')
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@
 
 /* cfc's piecewise helpers. NaN goes through every one of them, so a bad value is
    never hidden by a comparison. */
-/* On the CPU they select with a bit mask instead of a branch: the kernels' loops wait on
-   random loads through the index tables, and a mispredicted branch on the sign of a random
-   difference discards the loads already in flight. Same values as the plain ternaries. */
+/* The C kernels select with a bit mask instead of a branch: their loops wait on loads
+   through the index tables, and a branch on the sign of a random difference is
+   mispredicted half the time, which throws away the loads in flight. Same values. */
 static inline double cfc_select(int c, double a, double b)
 {
     uint64_t ua, ub;
@@ -178,4 +178,60 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
+   of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
+   in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
+   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
+   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
+static inline double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
+
+/* bound gate_benefit(g; w, delta): Lipschitz gradient on every bounded box */
+void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, const double *P_w, const double *P_delta, double *H)
+{
+    (void)lo_g;
+    (void)hi_g;
+    (void)P_w;
+    (void)P_delta;
+    for (int64_t k = 0; k < n; ++k) {
+        double *h = H + k * 1;
+        h[0] = 0.0;
+    }
+}
+
+/* bound gate_local(x; a, b): Lipschitz gradient on every bounded box */
+void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+    }
+}
+
+/* bound quadratic(x, y; w): Lipschitz gradient on every bounded box */
+void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+{
+    (void)lo_x;
+    (void)hi_x;
+    (void)lo_y;
+    (void)hi_y;
+    for (int64_t k = 0; k < n; ++k) {
+        const double p_w = P_w[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+    }
 }

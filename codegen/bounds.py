@@ -1,0 +1,159 @@
+"""Curvature bounds as generated code: HessianBound -> `cfc_hb_<energy>` beside the kernels.
+
+Per energy (never per instance), cfc_dsl/lipschitz.py gives a SymPy bound on every Hessian
+entry |d2E/dx_i dx_j| over a box lo <= x <= hi, in the parameters and the box corners. Here
+it is lowered to plain data (`BoundKernel`) and rendered by templates/bounds.c.j2 into
+
+    void cfc_hb_<energy>(int64_t n, const double *lo_<slot>, const double *hi_<slot>, ...,
+                         const double *P_<param>, ..., double *H)
+
+which writes n row-major k x k matrices: H[k*kk + i*k + j] >= |H_ij| on instance k's box,
+INFINITY where no finite bound holds. Each nonzero entry is rounded out as
+`evaluate_bound` does (NaN -> +inf, v * (1 + 1e-12) + 1e-300), so the C value and the Python
+interval evaluation of `entries` agree. The prototypes go through templates/prototypes.h.j2,
+so the header and the cffi cdef declare exactly what the source defines.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import sympy as sp
+
+from cfc_dsl.model import Model, Target
+from codegen.ir import param_value
+from codegen.printer import bound_ccode
+
+if TYPE_CHECKING:
+    from cfc_dsl.derive import DerivedEnergy
+    from cfc_dsl.lipschitz import HessianBound
+
+
+@dataclass(frozen=True)
+class BoundKernel:
+    """One energy's bound, lowered: upper-triangle entries over box/param value symbols."""
+
+    energy: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    entries: tuple[tuple[int, int, sp.Expr], ...]  # (i, j, bound) for i <= j
+    lipschitz: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return f"cfc_hb_{self.energy}"
+
+
+def box_value(side: str, slot: str) -> sp.Symbol:
+    """The C local holding one corner coordinate of the instance's box: b_lo_x, b_hi_x."""
+    return sp.Symbol(f"b_{side}_{slot}", real=True)
+
+
+@lru_cache(maxsize=256)
+def energy_bound(energy: DerivedEnergy) -> HessianBound:
+    """`hessian_bound`, memoised: the build, the cache entry and the runtime share one."""
+    from cfc_dsl.lipschitz import hessian_bound
+
+    return hessian_bound(energy)
+
+
+def lower_bound(energy: DerivedEnergy) -> BoundKernel:
+    hb = energy_bound(energy)
+    rename: dict[sp.Basic, sp.Basic] = {p: param_value(p.name) for p in energy.params}
+    for s, lo, hi in zip(hb.slots, hb.lower, hb.upper, strict=True):
+        rename[lo], rename[hi] = box_value("lo", s), box_value("hi", s)
+    entries = tuple((i, j, hb.entries[i][j].xreplace(rename))
+                    for i, j in itertools.combinations_with_replacement(range(len(hb.slots)), 2))
+    return BoundKernel(hb.energy, hb.slots, hb.params, entries, hb.lipschitz, hb.reason)
+
+
+def lower_bounds(energies: Iterable[DerivedEnergy]) -> tuple[BoundKernel, ...]:
+    return tuple(lower_bound(e) for e in sorted(energies, key=lambda e: e.name))
+
+
+def summary(energies: Iterable[DerivedEnergy]) -> dict[str, dict[str, Any]]:
+    """Per energy, what the runtime needs without SymPy (stored in the cache's entry.json):
+    the static verdict, its reason and each entry's method."""
+    out = {}
+    for e in sorted(energies, key=lambda e: e.name):
+        hb = energy_bound(e)
+        out[e.name] = {"lipschitz": hb.lipschitz, "reason": hb.reason,
+                       "method": [list(row) for row in hb.method]}
+    return out
+
+
+def model_summary(model: Model) -> dict[str, dict[str, Any]]:
+    from cfc_dsl.derive import derive_model
+
+    return summary(derive_model(model))
+
+
+# ---------------------------------------------------------------- render
+@dataclass(frozen=True)
+class _Entry:
+    target: str  # 'h[1] = h[2]'
+    code: str  # '0.0' for an entry identically 0, else 'cfc_hb_round(...)'
+
+
+@dataclass(frozen=True)
+class _BoundView:
+    name: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    size: int  # k * k
+    comment: str
+    loads: tuple[str, ...]
+    unused: tuple[str, ...]
+    entries: tuple[_Entry, ...]
+
+
+def _comment(b: BoundKernel) -> str:
+    head = f"{b.energy}({', '.join(b.slots)}; {', '.join(b.params)})"
+    verdict = ("Lipschitz gradient on every bounded box" if b.lipschitz else
+               f"not Lipschitz in general ({b.reason}): INFINITY where that may happen in the box")
+    return f"{head}: {verdict}".replace("*/", "* /")
+
+
+def _view(b: BoundKernel) -> _BoundView:
+    k = len(b.slots)
+    used = {s.name for _, _, e in b.entries for s in e.free_symbols}
+    loads, unused = [], []
+    for s in b.slots:
+        for side in ("lo", "hi"):
+            local = box_value(side, s).name
+            if local in used:
+                loads.append(f"const double {local} = {side}_{s}[k];")
+            else:
+                unused.append(f"{side}_{s}")
+    for p in b.params:
+        local = param_value(p).name
+        if local in used:
+            loads.append(f"const double {local} = P_{p}[k];")
+        else:
+            unused.append(f"P_{p}")
+    entries = []
+    for i, j, e in b.entries:
+        target = f"h[{i * k + j}]" if i == j else f"h[{i * k + j}] = h[{j * k + i}]"
+        entries.append(_Entry(target, "0.0" if e == 0 else f"cfc_hb_round({bound_ccode(e)})"))
+    return _BoundView(b.name, b.slots, b.params, k * k, _comment(b), tuple(loads),
+                      tuple(unused), tuple(entries))
+
+
+def context(bounds: tuple[BoundKernel, ...], target: Target) -> dict[str, Any]:
+    """The `hb` variable of the templates. The bound functions are host code in both
+    targets: C linkage and no unused-function warning for the helpers under nvcc."""
+    cuda = target is Target.CUDA
+    return {"hb": {
+        "bounds": [_view(b) for b in bounds],
+        "linkage": 'extern "C" ' if cuda else "",
+        "qualifier": "static inline __attribute__((unused))" if cuda else "static inline",
+    }}
+
+
+__all__ = ["BoundKernel", "context", "energy_bound", "lower_bound", "lower_bounds",
+           "model_summary", "summary"]

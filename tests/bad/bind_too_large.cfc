@@ -1,0 +1,4 @@
+# N = 1e11 elements do not fit in memory.
+size N = 8
+var eta[N] in [0, 1] = 0.5
+factor local[i in 0..N] = landau(eta[i]; a = -0.5, b = 1.0)
