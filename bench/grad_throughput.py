@@ -277,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="cpu: this thread's CPU time (default; robust when other processes "
                          "share the cores), wall: elapsed time")
     ap.add_argument("--use-cache", action="store_true",
-                    help="use the normal kernel cache (default: a fresh temporary CFC_CACHE_DIR, "
-                         "so the kernels always come from the current templates)")
+                    help="use the normal kernel cache (default: a fresh temporary "
+                         "CFC_CACHE_DIR, removed at exit, so nothing is left behind)")
     args = ap.parse_args(argv)
     if not args.use_cache:
         cache = tempfile.mkdtemp(prefix="cfc_bench_cache_")

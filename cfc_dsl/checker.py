@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span, did_you_mean, plural
 from cfc_dsl.model import (
     BUILTIN_FUNCTIONS,
     DataSpec,
@@ -88,7 +88,7 @@ class _Checker:
         self.families: dict[str, FactorFamily] = {}
         self.weights: dict[str, ast.WeightDecl] = {}
         self.model_name: str | None = None
-        self.source = None
+        self.source: Source | None = None
         self.later = self._declared_later()
 
     def _declared_later(self) -> dict[str, Span]:
@@ -114,8 +114,6 @@ class _Checker:
                                    w.value, fam.span, fam.name_span, fam.call_span)
             families.append(fam)
         name = self.model_name or Path(self.program.source_name).stem
-        from cfc_dsl.diagnostics import Source
-
         source = self.source or Source(self.program.source_name, "")
         return Model(name, source, tuple(self.sizes), tuple(self.params), tuple(self.data),
                      tuple(self.variables), tuple(self.inits), tuple(self.energies.values()),

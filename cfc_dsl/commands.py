@@ -292,7 +292,7 @@ def dump_stage(model: Model, stage: str) -> str:
             out.append(f"energy {d.name}({', '.join(map(str, d.slots))}; "
                        f"{', '.join(map(str, d.params))})")
             out.append(f"  E = {d.expr}")
-            for s, g in zip(d.slots, d.grad):
+            for s, g in zip(d.slots, d.grad, strict=False):
                 out.append(f"  dE/d{s} = {g}")
         return "\n".join(out) + "\n"
     if stage == "ir":
@@ -307,7 +307,7 @@ def dump_stage(model: Model, stage: str) -> str:
             for a in k.energy_and_grad.temporaries:
                 out.append(f"  {a.name} = {a.expr}")
             out.append(f"  energy = {k.energy_and_grad.outputs[0]}")
-            for s, g in zip(k.slots, k.energy_and_grad.outputs[1:]):
+            for s, g in zip(k.slots, k.energy_and_grad.outputs[1:], strict=False):
                 out.append(f"  grad[{s}] += {g}")
         return "\n".join(out) + "\n"
     from codegen.render import render_model
@@ -342,6 +342,6 @@ def cmd_cache(args: argparse.Namespace) -> int:
             print(f"the cache at {cache.cache_dir()} is empty")
         else:
             for r in rows:
-                print(f"{r['digest'][:16]}  {r['model']:<24} {r['bytes']:>9} bytes  "
-                      f"{', '.join(r['energies'] or [])}")
+                energies = ", ".join(str(e) for e in (r["energies"] or []))  # type: ignore[attr-defined]
+                print(f"{str(r['digest'])[:16]}  {r['model']!s:<24} {r['bytes']:>9} bytes  {energies}")
     return 0

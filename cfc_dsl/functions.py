@@ -104,11 +104,13 @@ class Softplus(sp.Function):
 
 
 def _np_step(u: np.ndarray) -> np.ndarray:
-    return np.where(u > 0, 1.0, 0.0) + 0.0 * u  # keeps NaN visible
+    u = np.asarray(u, dtype=float)
+    return np.where(u > 0, 1.0, np.where(np.isnan(u), u, 0.0))  # NaN stays visible
 
 
 def _np_relu(u: np.ndarray) -> np.ndarray:
-    return np.where(u > 0, u, 0.0 * u)
+    u = np.asarray(u, dtype=float)
+    return np.where(u > 0, u, np.where(np.isnan(u), u, 0.0))
 
 
 def _np_sign(u: np.ndarray) -> np.ndarray:
@@ -153,11 +155,13 @@ def hazard(net: sp.Expr, k: sp.Expr) -> sp.Expr:
     return Sigmoid(k * net)
 
 
+_TEN = sp.Integer(10)  # hazard's default steepness k
+
 BUILTINS = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": AbsVal, "relu": Relu,
     "softplus": Softplus, "sigmoid": Sigmoid, "tanh": sp.tanh, "sin": sp.sin, "cos": sp.cos,
     # min/max are written with relu so their derivatives are one-sided and printable
     "max": lambda a, b: a + Relu(b - a),
     "min": lambda a, b: a - Relu(a - b),
-    "hazard": lambda net, k=sp.Integer(10): hazard(net, k),
+    "hazard": lambda net, k=_TEN: hazard(net, k),
 }

@@ -97,7 +97,7 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
             unused.append(f"P_{p}")
     grads: list[_Grad] = []
     if gradient:
-        for s, g in zip(kernel.slots, body.outputs[1:]):
+        for s, g in zip(kernel.slots, body.outputs[1:], strict=False):
             if g != 0:
                 grads.append(_Grad(s, ccode(g)))
         if not grads:  # the parameters stay: the calling convention does not depend on it

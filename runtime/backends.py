@@ -115,7 +115,7 @@ class PythonBackend:
             values = [x[s] for s in table.slots]
             fam.append(table.weight * math.fsum(self.per_instance(i, x).tolist()))
             with np.errstate(all="ignore"):
-                for slot, g in zip(table.slots, grads):
+                for slot, g in zip(table.slots, grads, strict=False):
                     gv = np.broadcast_to(np.asarray(g(*values, *table.params), float), (table.size,))
                     grad += table.weight * np.bincount(slot, weights=gv, minlength=x.shape[0])
         fam_arr = np.array(fam)

@@ -61,7 +61,7 @@ _GENERATOR_FILES = (
 @functools.lru_cache(maxsize=1)
 def generator_digest() -> str:
     digest = hashlib.sha256()
-    folders = [(pkg, names) for pkg, names in _GENERATOR_FILES]
+    folders: list[tuple[str, tuple[str, ...]]] = list(_GENERATOR_FILES)
     templates = resources.files("codegen.templates")
     folders.append(("codegen.templates", tuple(sorted(
         p.name for p in templates.iterdir() if p.name.endswith(".j2")))))

@@ -57,10 +57,11 @@ def lipschitz_section(family: FamilyAudit, bound: BoundModel,
     if table.size == 0 or not d.slots:
         out["value"] = out["unweighted"] = 0.0
         return out
-    params = {p.name: table.params[j] for j, p in enumerate(d.params)}
+    params: dict[str, np.ndarray | float] = {p.name: table.params[j]
+                                             for j, p in enumerate(d.params)}
     lower = {s.name: bound.lower[table.slots[j]] for j, s in enumerate(d.slots)}
     upper = {s.name: bound.upper[table.slots[j]] for j, s in enumerate(d.slots)}
-    matrices = np.asarray(evaluate_bound(hb, params, lower, upper), dtype=float)
+    matrices = np.asarray(evaluate_bound(hb, params, lower, upper), dtype=np.float64)
     unweighted = _max_spectral_norm(matrices)
     out["unweighted"] = unweighted
     out["value"] = abs(float(table.weight)) * unweighted if unweighted != 0 else 0.0

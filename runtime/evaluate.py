@@ -7,7 +7,7 @@ factors is bound with a handful of array operations. Out-of-range indices raise 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,8 +22,8 @@ Value = np.ndarray | float | int
 class Env:
     """Names visible to an expression: sizes, params, data arrays and loop indices."""
 
-    scalars: dict[str, Value]
-    arrays: dict[str, np.ndarray]
+    scalars: Mapping[str, Value]
+    arrays: Mapping[str, np.ndarray]
     loops: dict[str, np.ndarray] = field(default_factory=dict)
     where: Callable[[int], str] = lambda i: ""  # describes instance i for messages
 

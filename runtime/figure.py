@@ -31,18 +31,10 @@ from runtime.bind import BoundModel
 from runtime.data import key_span
 from runtime.graph import factor_key
 from runtime.layout import expanded_layout
+from runtime.palette import INK, family_colours, shade, text_on, tint, viridis
 
-# Okabe & Ito (2008), ordered so that neighbouring families differ in hue and lightness;
-# yellow comes late because a small yellow square is hard to see on white.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000")
-# viridis (van der Walt & Smith), sampled at nine points: perceptually uniform and readable
-# with every common colour-vision deficiency and in greyscale
-VIRIDIS = ("#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962",
-           "#addc30", "#fde725")
 COLUMN_WIDTH = 3.3 * 72  # points: one column of a two-column paper
 MAX_NODES = 2000
-INK = "#333333"
 
 
 @dataclass(frozen=True)
@@ -105,42 +97,6 @@ class Scene:
     def pinned(self) -> bool:
         """Positions are final (expanded view) rather than left to graphviz's dot."""
         return self.view == "expanded"
-
-
-# ---------------------------------------------------------------- colours
-def family_colours(names: list[str]) -> dict[str, str]:
-    return {name: PALETTE[k % len(PALETTE)] for k, name in enumerate(names)}
-
-
-def viridis(t: float) -> str:
-    t = min(max(float(t), 0.0), 1.0) * (len(VIRIDIS) - 1)
-    k = min(int(math.floor(t)), len(VIRIDIS) - 2)
-    a, b = _rgb(VIRIDIS[k]), _rgb(VIRIDIS[k + 1])
-    mix = [round(a[c] + (b[c] - a[c]) * (t - k)) for c in range(3)]
-    return "#" + "".join(f"{v:02x}" for v in mix)
-
-
-def _rgb(colour: str) -> tuple[int, int, int]:
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
-
-
-def tint(colour: str, amount: float = 0.78) -> str:
-    """`colour` mixed with white; light enough for black text on top."""
-    r, g, b = _rgb(colour)
-    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in (r, g, b))
-
-
-def shade(colour: str, amount: float = 0.3) -> str:
-    """`colour` darkened when it is too light to read as a thin line on white (yellow)."""
-    r, g, b = _rgb(colour)
-    if 0.299 * r + 0.587 * g + 0.114 * b < 170:
-        return colour
-    return "#" + "".join(f"{round(c * (1 - amount)):02x}" for c in (r, g, b))
-
-
-def text_on(colour: str) -> str:
-    r, g, b = _rgb(colour)
-    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
 
 
 # ---------------------------------------------------------------- solutions
@@ -211,10 +167,8 @@ def _array_legend(bound: BoundModel) -> list[LegendRow]:
         if not v.shape:
             continue  # scalars carry their name on the node
         spec = names[v.name]
-        dims = ", ".join(format_expr(d) for d in spec.shape)
-        text = f"{unicode_name(v.name)}[{dims}]" if v.shape else unicode_name(v.name)
-        tex = f"${latex_name(v.name)}" + (f"[{', '.join(latex_expr(d) for d in spec.shape)}]"
-                                          if v.shape else "") + "$"
+        text = f"{unicode_name(v.name)}[{', '.join(format_expr(d) for d in spec.shape)}]"
+        tex = f"${latex_name(v.name)}[{', '.join(latex_expr(d) for d in spec.shape)}]$"
         count = " × ".join(map(str, v.shape)) + " variables"
         rows.append(LegendRow("variable", "#ffffff", text, tex, count,
                               count.replace("×", r"$\times$")))
@@ -399,23 +353,16 @@ def figure_format(path: Path) -> str:
 
 def write_figure(scene: Scene, path: Path) -> None:
     """Write `scene` in the format its file name asks for (.dot .svg .pdf .png .tex)."""
-    from runtime.figure_dot import render
+    from runtime.figure_dot import dot_source, render
     from runtime.figure_tikz import tikz_source
 
     fmt = figure_format(path)
-    if fmt == "tex":
-        text = tikz_source(scene)
-    elif fmt == "dot":
-        from runtime.figure_dot import dot_source
-
-        text = dot_source(scene)
+    if fmt in ("svg", "pdf", "png"):
+        payload = render(scene, fmt)  # before touching the file: a failed render leaves none
     else:
-        data = render(scene, fmt)  # before touching the file: a failed render leaves no stub
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return
+        payload = (tikz_source(scene) if fmt == "tex" else dot_source(scene)).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_bytes(payload)
 
 
 def repr_svg(model: Model, bound: BoundModel | None = None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
-from pathlib import Path
 
 import graphviz
 
@@ -144,12 +143,3 @@ def render(scene: Scene, fmt: str) -> bytes:
         raise CfcError(ErrorKind.ENVIRONMENT, f"graphviz's dot failed to render .{fmt}"
                        + (f": {detail[-1]}" if detail else ""), None,
                        "run with CFC_DEBUG=1 and report it; the .dot output shows the input") from None
-
-
-def write(scene: Scene, path: Path) -> None:
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt in RENDERED:
-        data = render(scene, fmt)
-        path.write_bytes(data)
-    else:
-        path.write_text(dot_source(scene))

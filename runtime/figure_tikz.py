@@ -14,7 +14,8 @@ from typing import Any
 import jinja2
 
 from cfc_dsl.version import __version__
-from runtime.figure import INK, Scene
+from runtime.figure import Scene
+from runtime.palette import INK
 
 EDGE_GREY = "#555555"
 

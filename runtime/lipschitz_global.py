@@ -133,7 +133,8 @@ def _assemble(problem: Problem, refine: bool) -> GlobalBound:
     sources: set[str] = set()
     for index, table in enumerate(bound.families):
         b, source = instance_bounds(problem, index, refine)
-        sources.add(source)
+        if table.size:
+            sources.add(source)
         weight = abs(table.weight)
         contrib = np.zeros(n)
         bad: int | None = None
@@ -201,7 +202,7 @@ def _c_bounds(problem: Problem, table: FamilyTable, lo: list[np.ndarray],
               hi: list[np.ndarray]) -> np.ndarray | None:
     kernels = problem.compiled.kernels
     fn = _c_function(kernels.lib, table.energy) if kernels else None
-    if fn is None:
+    if fn is None or kernels is None:
         return None
     ffi, k = kernels.ffi, len(table.slots)
     out = np.empty((table.size, k, k))

@@ -104,7 +104,7 @@ class Relaxation:
 
     @property
     def families(self) -> dict[str, float]:
-        return dict(zip(self.problem.family_names, map(float, self.result.families)))
+        return dict(zip(self.problem.family_names, map(float, self.result.families), strict=False))
 
     @property
     def steps(self) -> int:
@@ -183,7 +183,7 @@ class Problem:
         point = self.point(x)
         f, fam, g = self.backend.energy_and_grad(point)
         self.check_finite(point, f, g, -1)
-        return Evaluation(f, dict(zip(self.family_names, map(float, fam))), g)
+        return Evaluation(f, dict(zip(self.family_names, map(float, fam), strict=False)), g)
 
     def relax(self, solver: str = "pgd", max_steps: int = 1000, tol: float = 1e-8,
               x0: np.ndarray | Mapping[str, Any] | None = None, **options: Any) -> Relaxation:

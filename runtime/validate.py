@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, Diagnostic, ErrorKind, Severity, Span
@@ -44,8 +42,9 @@ class GraphSummary:
         degrees = ", ".join(f"{d}: {c}" for d, c in self.degrees.items()) or "none"
         comps = _counted(self.components)
         return [
-            f"factor graph of {self.model}{' at ' + at if at else ''}: {self.variables} "
-            f"variables, {sum(self.factors.values())} factors",
+            f"factor graph of {self.model}{' at ' + at if at else ''}: "
+            f"{_plural(self.variables, 'variable')}, "
+            f"{_plural(sum(self.factors.values()), 'factor')}",
             f"  factors per family: {factors}",
             f"  variable degree (slots: variables): {degrees}",
             f"  connected components: {len(self.components)} (variables per component: {comps})",
@@ -81,6 +80,10 @@ def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
     if d.span is not None:
         out.update(file=d.span.source.name, line=d.span.line, column=d.span.column)
     return out
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _counted(values: tuple[int, ...] | list[int]) -> str:
@@ -174,6 +177,9 @@ def components(bound: BoundModel) -> tuple[int, np.ndarray]:
         offset += table.size
     row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     col = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    from scipy.sparse import coo_matrix  # here, not at import: scipy costs ~0.2 s of start-up
+    from scipy.sparse.csgraph import connected_components
+
     matrix = coo_matrix((np.ones(row.shape[0], np.int8), (row, col)), shape=(offset, offset))
     count, labels = connected_components(matrix, directed=False)
     return int(count), labels
@@ -273,8 +279,8 @@ def _repeated_slot(bound: BoundModel, table: FamilyTable) -> list[Diagnostic]:
             out.append(Diagnostic(
                 Severity.WARNING,
                 f"{many} of factor '{table.name}' {verb} the same variable to slots "
-                f"'{slots[a]}' and '{slots[b]}' (at {_instances(table, same)}: "
-                f"{table.energy}({args}))", table.family.call_span,
+                f"'{slots[a]}' and '{slots[b]}' ({_instances(table, same)}), e.g. "
+                f"{table.energy}({args})", table.family.call_span,
                 "a term like quadratic(x, x) is constant; check the index expressions "
                 "(a wrap-around with %, or a data row whose two ends are equal?)"))
     return out

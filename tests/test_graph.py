@@ -24,17 +24,16 @@ from cfc_dsl.version import __version__
 from runtime import figure_dot
 from runtime.bind import DataInput, Setting, bind
 from runtime.figure import (
-    PALETTE,
     Scene,
     expanded_scene,
     families_scene,
     load_solution,
-    viridis,
     write_figure,
 )
 from runtime.figure_dot import dot_source, render
 from runtime.figure_tikz import tikz_source
 from runtime.graph import to_networkx
+from runtime.palette import PALETTE, viridis
 
 EXAMPLE_NAMES = ["chain", "grid_percolation", "seed_baseline", "seed_dense",
                  "sequence_redemption"]

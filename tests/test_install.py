@@ -31,11 +31,10 @@ def test_non_editable_install_runs_from_elsewhere(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(target)
     env["CFC_CACHE_DIR"] = str(tmp_path / "cache")
-    # -I isolates from the checkout (and its editable install); -c re-adds only the target
-    code = ("import sys; sys.path.insert(0, %r); import cfc_dsl, codegen; "
-            "assert cfc_dsl.__file__.startswith(%r), cfc_dsl.__file__; "
-            "from cfc_dsl.cli import main; sys.exit(main(['run', 'm.cfc', '--json']))"
-            % (str(target), str(target)))
+    # the target goes first on sys.path, ahead of the checkout's editable install
+    code = (f"import sys; sys.path.insert(0, {str(target)!r}); import cfc_dsl, codegen; "
+            f"assert cfc_dsl.__file__.startswith({str(target)!r}), cfc_dsl.__file__; "
+            "from cfc_dsl.cli import main; sys.exit(main(['run', 'm.cfc', '--json']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=elsewhere, env=env, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -237,3 +237,47 @@ extern "C" int cfc_cuda_zero(void *dst, int64_t bytes)
 {
     return (int)cudaMemset(dst, 0, (size_t)bytes);
 }
+
+/* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
+   of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
+   in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
+   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
+   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
+static inline __attribute__((unused)) double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline __attribute__((unused)) double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline __attribute__((unused)) double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline __attribute__((unused)) double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline __attribute__((unused)) double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline __attribute__((unused)) double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline __attribute__((unused)) double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline __attribute__((unused)) double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
+
+/* bound landau(x; a, b, h): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, const double *P_h, double *H)
+{
+    (void)P_h;
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+    }
+}
+
+/* bound quadratic(x, y; w): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+{
+    (void)lo_x;
+    (void)hi_x;
+    (void)lo_y;
+    (void)hi_y;
+    for (int64_t k = 0; k < n; ++k) {
+        const double p_w = P_w[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+    }
+}

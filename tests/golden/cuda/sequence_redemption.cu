@@ -90,12 +90,11 @@ static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_asym_hinge_kernel(i
         const double p_w = P_w[k];
         const double p_alpha = P_alpha[k];
         const double p_beta = P_beta[k];
-        const double t0 = -p_alpha*v_x + p_beta*v_y;
-        const double t1 = cfc_relu(t0);
-        const double t2 = 2*p_w*t1*cfc_step(t0);
-        sum += p_w*(t1*t1);
-        atomicAdd(&G[s_x[k]], weight * (-p_alpha*t2));
-        atomicAdd(&G[s_y[k]], weight * (p_beta*t2));
+        const double t0 = cfc_relu(-p_alpha*v_x + p_beta*v_y);
+        const double t1 = 2*p_w*t0;
+        sum += p_w*(t0*t0);
+        atomicAdd(&G[s_x[k]], weight * (-p_alpha*t1));
+        atomicAdd(&G[s_y[k]], weight * (p_beta*t1));
     }
     cfc_block_sum(sum);
 }
@@ -142,12 +141,11 @@ static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_directed_hinge_kern
         const double v_x = X[s_x[k]];
         const double v_y = X[s_y[k]];
         const double p_w = P_w[k];
-        const double t0 = -v_x + v_y;
-        const double t1 = cfc_relu(t0);
-        const double t2 = 2*p_w*t1*cfc_step(t0);
-        sum += p_w*(t1*t1);
-        atomicAdd(&G[s_x[k]], weight * (-t2));
-        atomicAdd(&G[s_y[k]], weight * (t2));
+        const double t0 = cfc_relu(-v_x + v_y);
+        const double t1 = 2*p_w*t0;
+        sum += p_w*(t0*t0);
+        atomicAdd(&G[s_x[k]], weight * (-t1));
+        atomicAdd(&G[s_y[k]], weight * (t1));
     }
     cfc_block_sum(sum);
 }
@@ -433,4 +431,108 @@ extern "C" int cfc_cuda_to_host(void *dst, const void *src, int64_t bytes)
 extern "C" int cfc_cuda_zero(void *dst, int64_t bytes)
 {
     return (int)cudaMemset(dst, 0, (size_t)bytes);
+}
+
+/* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
+   of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
+   in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
+   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
+   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
+static inline __attribute__((unused)) double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline __attribute__((unused)) double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline __attribute__((unused)) double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline __attribute__((unused)) double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline __attribute__((unused)) double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline __attribute__((unused)) double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline __attribute__((unused)) double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline __attribute__((unused)) double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
+
+/* bound asym_hinge(x, y; w, alpha, beta): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, const double *P_alpha, const double *P_beta, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double b_lo_y = lo_y[k];
+        const double b_hi_y = hi_y[k];
+        const double p_w = P_w[k];
+        const double p_alpha = P_alpha[k];
+        const double p_beta = P_beta[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), -2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[3] = cfc_hb_round(cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+    }
+}
+
+/* bound directed_hinge(x, y; w): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_directed_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double b_lo_y = lo_y[k];
+        const double b_hi_y = hi_y[k];
+        const double p_w = P_w[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(-2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), -2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+        h[3] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+    }
+}
+
+/* bound gate_benefit(g; w, delta): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, const double *P_w, const double *P_delta, double *H)
+{
+    (void)lo_g;
+    (void)hi_g;
+    (void)P_w;
+    (void)P_delta;
+    for (int64_t k = 0; k < n; ++k) {
+        double *h = H + k * 1;
+        h[0] = 0.0;
+    }
+}
+
+/* bound gate_local(x; a, b): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+    }
+}
+
+/* bound landau(x; a, b, h): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, const double *P_h, double *H)
+{
+    (void)P_h;
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+    }
+}
+
+/* bound quadratic(x, y; w): Lipschitz gradient on every bounded box */
+extern "C" void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+{
+    (void)lo_x;
+    (void)hi_x;
+    (void)lo_y;
+    (void)hi_y;
+    for (int64_t k = 0; k < n; ++k) {
+        const double p_w = P_w[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+    }
 }
