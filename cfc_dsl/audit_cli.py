@@ -209,6 +209,7 @@ def render_report(cert: dict[str, Any], cache_hit: bool | None = None) -> str:
             lines.append(f"  gradient bound: L <= {_num(lip['value'])} on the box ({verdict})")
         lines.append(f"  result: {'pass' if fam['passed'] else 'FAIL'}")
     lines.append("")
+    lines.extend(_global_lines(cert.get("global_lipschitz") or {}))
     n = len(cert["families"])
     if audit["passed"]:
         lines.append(f"all {n} famil{'y passes' if n == 1 else 'ies pass'} "
@@ -218,6 +219,21 @@ def render_report(cert: dict[str, Any], cache_hit: bool | None = None) -> str:
         lines.append(f"{len(failed)} of {n} famil{'y' if n == 1 else 'ies'} FAIL: "
                      + ", ".join(failed))
     return "\n".join(lines)
+
+
+def _global_lines(glob: dict[str, Any]) -> list[str]:
+    """The Gershgorin L over the whole graph, its shares, and the certified step 1/L."""
+    if not glob:
+        return []
+    L = glob.get("L")
+    if L is None:
+        bad = [n for n, f in glob.get("families", {}).items() if not f.get("lipschitz")]
+        return [f"global gradient bound: none (not Lipschitz: {', '.join(bad)}); use --solver pgd",
+                ""]
+    shares = ", ".join(f"{n} {_num(f['share'])}" for n, f in glob.get("families", {}).items()
+                       if f.get("share"))
+    return [f"global gradient bound (Gershgorin): L = {_num(L)} at {glob.get('variable')} "
+            f"({shares}); certified step 1/L = {_num(glob.get('certified_step'))}", ""]
 
 
 def failure_lines(cert: dict[str, Any]) -> list[str]:

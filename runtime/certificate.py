@@ -140,8 +140,20 @@ def make_certificate(source_path: str, source_bytes: bytes, model: Model, bound:
                   "points": sum(f.points.get("total", 0) for f in report.families),
                   "failed": [f.family for f in report.failures], "method": method()},
         "families": families,
+        "global_lipschitz": global_lipschitz_section(model, bound, kernels),
     }
     return clean(cert)
+
+
+def global_lipschitz_section(model: Model, bound: BoundModel, kernels: Any) -> dict[str, Any]:
+    """The Gershgorin L of the bound model, each family's share, and the certified step."""
+    from runtime.lipschitz_global import lipschitz_report
+    from runtime.problem import CompiledModel, Problem
+
+    report = lipschitz_report(Problem(CompiledModel(model, kernels), bound), refine=True)
+    L = report.get("L")
+    report["certified_step"] = (1.0 / L) if L else None
+    return report
 
 
 def clean(value: Any) -> Any:

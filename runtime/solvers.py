@@ -91,55 +91,73 @@ def projected_gradient_norm(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np
     return float(np.max(np.abs(x - np.clip(x - g, lo, hi))))
 
 
+class _Run:
+    """The bookkeeping every solver shares: the current state, the trace, the stall count,
+    progress reports and the final result. Solvers decide only which step to take."""
+
+    def __init__(self, objective: Objective, x0: np.ndarray, options: SolveOptions,
+                 margin: float | None):
+        self.objective, self.options = objective, options
+        self.lo, self.hi = objective.lower, objective.upper
+        self.x = np.clip(x0, self.lo, self.hi)
+        self.f, self.fam, self.g = objective.energy_and_grad(self.x)
+        objective.check_finite(self.x, self.f, self.g, 0)
+        self.f0 = self.f
+        self.pgn = projected_gradient_norm(self.x, self.g, self.lo, self.hi)
+        self.trace = Trace(objective.family_names, ("margin",) if margin is not None else ())
+        self.trace.add(0, self.f, self.fam, self.pgn, 0.0, 0, True,
+                       *(() if margin is None else (margin,)))
+        self.stalled = 0
+
+    @property
+    def converged(self) -> bool:
+        return self.pgn <= self.options.tol
+
+    def accept(self, step: int, x: np.ndarray, f: float, fam: np.ndarray, g: np.ndarray,
+               t: float, backtracks: int, margin: float | None) -> bool:
+        """Move to an accepted state (energy no higher); True when the energy has stalled."""
+        self.objective.check_finite(x, f, g, step)
+        small = self.f - f <= self.options.ftol * max(1.0, abs(self.f))
+        self.stalled = self.stalled + 1 if small else 0
+        self.x, self.f, self.fam, self.g = x, f, fam, g
+        self.pgn = projected_gradient_norm(x, g, self.lo, self.hi)
+        self.trace.add(step, f, fam, self.pgn, t, backtracks, True,
+                       *(() if margin is None else (margin,)))
+        if self.options.progress is not None:
+            self.options.progress(step, f, self.pgn)
+        return self.stalled >= self.options.stall_steps
+
+    def result(self, steps: int, reason: StopReason, solver: str) -> SolveResult:
+        if reason is StopReason.MAX_STEPS and self.converged:
+            reason = StopReason.CONVERGED
+        return SolveResult(self.x, self.f, self.f0, self.fam, steps, reason, self.trace, solver)
+
+
 class ProjectedGradient:
     """`pgd`: x+ = P(x - t g), t from Barzilai-Borwein, halved until Armijo holds on x+ - x."""
 
     name = "pgd"
 
     def solve(self, objective: Objective, x0: np.ndarray, options: SolveOptions) -> SolveResult:
-        lo, hi = objective.lower, objective.upper
-        x = np.clip(x0, lo, hi)
-        f, fam, g = objective.energy_and_grad(x)
-        objective.check_finite(x, f, g, 0)
-        f0 = f
-        extra = ("margin",) if options.lipschitz else ()
-        trace = Trace(objective.family_names, extra)
-        pgn = projected_gradient_norm(x, g, lo, hi)
-        margin = (2.0 / options.lipschitz,) if options.lipschitz else ()
-        trace.add(0, f, fam, pgn, 0.0, 0, True, *margin)
-        t = self._first_step(g, options)
-        reason = StopReason.MAX_STEPS
-        stalled = 0
-        step = 0
+        L = options.lipschitz
+        run = _Run(objective, x0, options, 2.0 / L if L else None)
+        t = self._first_step(run.g, options)
         for step in range(1, options.max_steps + 1):
-            if pgn <= options.tol:
-                reason, step = StopReason.CONVERGED, step - 1
-                break
-            accepted = self._line_search(objective, x, f, g, t, options)
+            if run.converged:
+                return run.result(step - 1, StopReason.CONVERGED, self.name)
+            accepted = self._line_search(objective, run.x, run.f, run.g, t, options)
             if accepted is None:
-                reason, step = StopReason.NO_DESCENT, step - 1
-                break
+                return run.result(step - 1, StopReason.NO_DESCENT, self.name)
             x_new, t_used, backtracks, f_new, fam, g_new = accepted
-            objective.check_finite(x_new, f_new, g_new, step)
-            s, y = x_new - x, g_new - g
+            s, y = x_new - run.x, g_new - run.g
             sy = float(s @ y)
             t = float(s @ s) / sy if sy > 0 else t_used * 4.0
-            if options.lipschitz:
-                t = min(t, 2.0 / options.lipschitz)
-            stalled = stalled + 1 if f - f_new <= options.ftol * max(1.0, abs(f)) else 0
-            x, f, g = x_new, f_new, g_new
-            pgn = projected_gradient_norm(x, g, lo, hi)
-            margin = (2.0 / options.lipschitz - t_used,) if options.lipschitz else ()
-            trace.add(step, f, fam, pgn, t_used, backtracks, True, *margin)
-            if options.progress is not None:
-                options.progress(step, f, pgn)
-            if stalled >= options.stall_steps:
-                reason = StopReason.STALLED
-                break
-        else:
-            if pgn <= options.tol:
-                reason = StopReason.CONVERGED
-        return SolveResult(x, f, f0, fam, step, reason, trace, self.name)
+            if L:
+                t = min(t, 2.0 / L)
+            if run.accept(step, x_new, f_new, fam, g_new, t_used, backtracks,
+                          2.0 / L - t_used if L else None):
+                return run.result(step, StopReason.STALLED, self.name)
+        return run.result(options.max_steps, StopReason.MAX_STEPS, self.name)
 
     @staticmethod
     def _first_step(g: np.ndarray, options: SolveOptions) -> float:
@@ -185,39 +203,21 @@ class Certified:
         L = options.lipschitz
         if L is None or not L >= 0 or not np.isfinite(L):
             raise ValueError(f"solver 'certified' needs a finite Lipschitz constant, got {L}")
-        lo, hi = objective.lower, objective.upper
         t = 1.0 / L if L > 0 else np.inf  # L = 0: F is linear on the box, go to its corner
-        x = np.clip(x0, lo, hi)
-        f, fam, g = objective.energy_and_grad(x)
-        objective.check_finite(x, f, g, 0)
-        f0, pgn = f, projected_gradient_norm(x, g, lo, hi)
-        trace = Trace(objective.family_names, ("margin",))
         margin = 2.0 / L - t if L > 0 else np.inf  # the contraction margin 2/L - t
-        trace.add(0, f, fam, pgn, 0.0, 0, True, margin + t)
-        reason, stalled, step = StopReason.MAX_STEPS, 0, 0
+        run = _Run(objective, x0, options, margin + t)
+        lo, hi = objective.lower, objective.upper
         for step in range(1, options.max_steps + 1):
-            if pgn <= options.tol:
-                reason, step = StopReason.CONVERGED, step - 1
-                break
-            x_new = np.where(g == 0, x, np.clip(x - t * g, lo, hi))
+            if run.converged:
+                return run.result(step - 1, StopReason.CONVERGED, self.name)
+            x_new = np.where(run.g == 0, run.x, np.clip(run.x - t * run.g, lo, hi))
             f_new, fam_new, g_new = objective.energy_and_grad(x_new)
             objective.check_finite(x_new, f_new, g_new, step)
-            if f_new > f:  # only round-off can do this: keep x
-                reason, step = StopReason.STALLED, step - 1
-                break
-            stalled = stalled + 1 if f - f_new <= options.ftol * max(1.0, abs(f)) else 0
-            x, f, fam, g = x_new, f_new, fam_new, g_new
-            pgn = projected_gradient_norm(x, g, lo, hi)
-            trace.add(step, f, fam, pgn, t, 0, True, margin)
-            if options.progress is not None:
-                options.progress(step, f, pgn)
-            if stalled >= options.stall_steps:
-                reason = StopReason.STALLED
-                break
-        else:
-            if pgn <= options.tol:
-                reason = StopReason.CONVERGED
-        return SolveResult(x, f, f0, fam, step, reason, trace, self.name)
+            if f_new > run.f:  # only round-off can do this: keep x
+                return run.result(step - 1, StopReason.STALLED, self.name)
+            if run.accept(step, x_new, f_new, fam_new, g_new, t, 0, margin):
+                return run.result(step, StopReason.STALLED, self.name)
+        return run.result(options.max_steps, StopReason.MAX_STEPS, self.name)
 
 
 SOLVERS: dict[str, Callable[[], Solver]] = {"pgd": ProjectedGradient, "certified": Certified}

@@ -98,6 +98,17 @@ def test_human_report_names_every_family_and_the_tolerance(capsys: pytest.Captur
         assert f"family {name} " in out
     assert "exact (mpmath)" in out and "finite difference" in out and "complex step" in out
     assert "1e-12" in out and "worst" in out and "all 4 families pass" in out
+    assert "L = 7.5 at gate (gate_local 4.7, couple 2.8); certified step 1/L = 0.133" in out
+
+
+def test_certificate_records_the_global_bound_and_step(certified: tuple[Path, Path, bytes]) -> None:
+    glob = json.loads(certified[2])["global_lipschitz"]
+    assert glob["variable"] == "gate"
+    assert glob["L"] == pytest.approx(7.5, rel=1e-9) and glob["L"] >= 7.5
+    assert glob["certified_step"] == pytest.approx(1 / glob["L"])
+    shares = {name: f["share"] for name, f in glob["families"].items()}
+    assert shares["gate_local"] == pytest.approx(4.7) and shares["couple"] == pytest.approx(2.8)
+    assert sum(v for v in shares.values() if v) == pytest.approx(glob["L"])
 
 
 # ---------------------------------------------------------------- determinism and --verify
