@@ -167,11 +167,13 @@ class Problem:
         return x
 
     # -- the Objective protocol used by solvers
-    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        return self.backend.energy(x)
+    def energy(self, x: np.ndarray | Mapping[str, Any]) -> tuple[float, np.ndarray]:
+        """(F, weighted energy of each family) at a flat vector or a {var: values} dict."""
+        return self.backend.energy(x if isinstance(x, np.ndarray) else self.point(x))
 
-    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        return self.backend.energy_and_grad(x)
+    def energy_and_grad(self, x: np.ndarray | Mapping[str, Any]) -> tuple[float, np.ndarray, np.ndarray]:
+        """(F, family energies, flat gradient); `bound.split(grad)` gives it by variable."""
+        return self.backend.energy_and_grad(x if isinstance(x, np.ndarray) else self.point(x))
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None, step: int) -> None:
         if np.isfinite(energy) and (grad is None or np.all(np.isfinite(grad))):

@@ -295,3 +295,16 @@ def test_sizes_and_data_never_recompile() -> None:
     third = first.model.compile(backend="c")
     assert third.info.cache_hit and third.info.digest == first.info.digest
     assert third.kernels.lib is first.kernels.lib or third.info.path == first.info.path
+
+
+def test_energy_and_grad_take_a_dict_of_variables() -> None:
+    from conftest import EXAMPLES
+
+    problem = cfc.load(str(EXAMPLES / "seed_baseline.cfc")).compile().bind()
+    flat = problem.bound.join({"seq": 0.1, "gate": 0.2})
+    by_dict = problem.energy_and_grad({"seq": 0.1, "gate": 0.2})
+    by_flat = problem.energy_and_grad(flat)
+    assert by_dict[0] == by_flat[0]
+    np.testing.assert_array_equal(by_dict[2], by_flat[2])
+    partial = problem.energy({"seq": 0.1})[0]  # gate keeps its initial value
+    assert partial == problem.energy(problem.bound.join({"seq": 0.1}))[0]
