@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     _common_bind(p)
     p.add_argument("--init", help="initial point: JSON {var: number | nested list}")
-    p.add_argument("--solver", default="pgd")
+    p.add_argument("--solver", default="pgd", help="pgd (default): projected gradient with "
+                   "Armijo line search; certified: step 1/L from the certified Lipschitz bound")
+    p.add_argument("--lipschitz-cap", action="store_true",
+                   help="pgd: cap steps at 2/L and trace the contraction margin 2/L - t")
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--tol", type=float, default=1e-8)
     _backend(p)

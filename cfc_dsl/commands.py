@@ -209,8 +209,9 @@ def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     model = load_file(args.model)
     problem = _bind(args, model, args.init)
+    extra = {"lipschitz": True} if getattr(args, "lipschitz_cap", False) else {}
     relaxation = problem.relax(solver=args.solver, max_steps=args.max_steps, tol=args.tol,
-                               progress=_progress_printer(args.json))
+                               progress=_progress_printer(args.json), **extra)
     result = relaxation.result
     payload = {
         "model": model.name, "energy": result.energy, "energy_initial": result.energy_initial,

@@ -210,14 +210,11 @@ class Problem:
             bad = np.flatnonzero(~np.isfinite(values))
             kind = "energy"
             if not bad.size:
-                g = np.zeros_like(x)
                 for j, _ in enumerate(table.slots):
-                    gv = self._slot_grad(ref, i, j, x)
-                    bad = np.flatnonzero(~np.isfinite(gv))
+                    bad = np.flatnonzero(~np.isfinite(self._slot_grad(ref, i, j, x)))
                     if bad.size:
                         kind = "gradient"
                         break
-                del g
             if bad.size:
                 k = int(bad[0])
                 args = ", ".join(f"{self.bound.element(int(s[k]))} = {x[int(s[k])]:.6g}"

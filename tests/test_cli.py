@@ -191,3 +191,15 @@ def test_every_example_runs(path) -> None:  # type: ignore[no-untyped-def]
     assert RUN_KEYS <= set(payload)
     assert payload["energy"] <= payload["energy_initial"]
     assert payload["converged"], payload["reason"]
+
+
+def test_lipschitz_cap_traces_a_nonnegative_margin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trace = tmp_path / "t.csv"
+    payload = run_json("run", str(EXAMPLES / "seed_baseline.cfc"), "--lipschitz-cap",
+                       "--trace", str(trace), "--json")
+    frame = pl.read_csv(trace)
+    L = payload["lipschitz"]["L"]
+    assert "margin" in frame.columns and L == pytest.approx(7.5)
+    assert (frame["margin"] >= 0).all()
+    assert (frame["step_size"] <= 2.0 / L + 1e-15).all()
+    assert payload["energy"] == pytest.approx(-0.0025076, abs=1e-6)
