@@ -1,21 +1,20 @@
 """Check stage: syntax tree -> typed `Model`, or a `CfcError` that points at the source.
 
-One pass in declaration order (names are declared before use). Every expression is typed
-in the context it appears in: integer (sizes, ranges, indices), real (parameters, initial
-values, weights), boolean (range filters) or energy body (slots and energy parameters).
+One pass in declaration order (names are declared before use), a handler per declaration.
+Expressions are typed (scope.py) in context: integer (sizes, ranges, indices), real, boolean
+(range filters) or energy body; call arguments are bound in arguments.py.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from enum import Enum
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span, did_you_mean, plural
+from cfc_dsl.arguments import bind_call
+from cfc_dsl.diagnostics import Source, Span, did_you_mean, plural
 from cfc_dsl.model import (
     BUILTIN_FUNCTIONS,
     DataSpec,
@@ -27,37 +26,11 @@ from cfc_dsl.model import (
     ParamSpec,
     SizeSpec,
     VariableSpec,
+    walk,
 )
 from cfc_dsl.parser import parse
-
-
-class Kind(Enum):
-    SIZE = "size"
-    PARAM = "parameter"
-    DATA = "data array"
-    VAR = "variable"
-    LOOP = "loop index"
-    SLOT = "energy slot"
-    EPARAM = "energy parameter"
-
-
-class Type(Enum):
-    INT = "integer"
-    REAL = "real"
-    BOOL = "boolean"
-    VAR = "variable-dependent"
-
-
-@dataclass(frozen=True)
-class Symbol:
-    kind: Kind
-    rank: int
-    dtype: DType
-    span: Span = field(compare=False)
-
-
-def _err(message: str, span: Span, hint: str) -> CfcError:
-    return CfcError(ErrorKind.SEMANTIC, message, span, hint)
+from cfc_dsl.scope import ExprTyper, Kind, Symbol, Type
+from cfc_dsl.scope import semantic_error as _err
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +63,7 @@ class _Checker:
         self.model_name: str | None = None
         self.source: Source | None = None
         self.later = self._declared_later()
+        self.typer = ExprTyper(self.scope, self.energies, self.later)
 
     def _declared_later(self) -> dict[str, Span]:
         names: dict[str, Span] = {}
@@ -164,7 +138,7 @@ class _Checker:
         for dim in d.shape:
             if isinstance(dim, ast.Name) and dim.name not in self.scope:
                 if dim.name in self.later:
-                    self._before_use(dim.name, dim.span)
+                    self.typer.before_use(dim.name, dim.span)
                 # an undeclared size in a data shape is bound from the data file
                 self._declare(dim.name, Symbol(Kind.SIZE, 0, DType.INT, dim.span), dim.span)
                 self.sizes.append(SizeSpec(dim.name, None, dim.span))
@@ -237,7 +211,7 @@ class _Checker:
             local[p.name] = Symbol(Kind.EPARAM, 0, DType.REAL, p.span)
             if p.default is not None:
                 self._expect_constant(p.default, f"the default of '{p.name}'")
-        self._type(d.body, local, energy_body=True)
+        self.typer.type_of(d.body, local, energy_body=True)
         self.energies[d.name] = EnergySpec(d.name, d.slots, d.params, d.body, d.span)
 
     def _FactorDecl(self, d: ast.FactorDecl) -> None:
@@ -248,7 +222,7 @@ class _Checker:
         loops = self._ranges(d.ranges)
         call = d.call
         if not isinstance(call, ast.Call):
-            raise _err(f"factor '{d.name}' must be a call of an energy", _span(call),
+            raise _err(f"factor '{d.name}' must be a call of an energy", call.span,
                        "write it as energy(variables; parameters), e.g. landau(eta[i]; a = -0.5)")
         if call.name in BUILTIN_FUNCTIONS:
             raise _err(f"'{call.name}' is a built-in function, not an energy", call.name_span,
@@ -256,10 +230,10 @@ class _Checker:
         energy = self.energies.get(call.name)
         if energy is None:
             if call.name in self.later:
-                self._before_use(call.name, call.name_span)
+                self.typer.before_use(call.name, call.name_span)
             raise _err(f"unknown energy '{call.name}'", call.name_span,
                        did_you_mean(call.name, set(self.energies)))
-        slot_exprs, param_exprs = self._bind_call(energy, call)
+        slot_exprs, param_exprs = bind_call(energy, call)
         slots: list[ast.Name | ast.Index] = []
         for slot, expr in zip(energy.slots, slot_exprs, strict=True):
             slots.append(self._variable_ref(expr, slot, energy, loops))
@@ -287,10 +261,6 @@ class _Checker:
     def _var_shape(self, name: str) -> tuple[ast.Expr, ...]:
         return next((v.shape for v in self.variables if v.name == name), ())
 
-    def _before_use(self, name: str, span: Span) -> None:
-        raise _err(f"'{name}' is used before it is declared", span,
-                   f"move its declaration (line {self.later[name].line}) above this line")
-
     def _ranges(self, ranges: ast.Ranges | None) -> set[str]:
         loops: set[str] = set()
         if ranges is None:
@@ -309,9 +279,9 @@ class _Checker:
                            "use a fresh name for the loop index, like i or j")
             loops.add(r.var)
         if ranges.condition is not None:
-            t = self._type(ranges.condition, self._locals(loops))
+            t = self.typer.type_of(ranges.condition, self._locals(loops))
             if t is not Type.BOOL:
-                raise _err("a range filter must be a condition", _span(ranges.condition),
+                raise _err("a range filter must be a condition", ranges.condition.span,
                            "compare values, e.g. 'if i % 4 == 0' or 'if i != j'")
         return loops
 
@@ -321,24 +291,30 @@ class _Checker:
 
     def _expect(self, expr: ast.Expr, want: Type, what: str, loops: set[str],
                 param_of: str | None = None) -> None:
-        got = self._type(expr, self._locals(loops))
+        got = self.typer.type_of(expr, self._locals(loops))
         if got is Type.VAR:
             hint = ("variables can only fill an energy's slots (before ';'); parameters are "
                     "fixed numbers" if param_of else
                     "only an energy's slots take variables; use numbers, sizes, parameters "
                     "and data here")
-            raise _err(f"{what} cannot depend on a variable", _span(expr), hint)
+            raise _err(f"{what} cannot depend on a variable", expr.span, hint)
         if got is Type.BOOL:
-            raise _err(f"{what} must be a number, not a condition", _span(expr),
+            raise _err(f"{what} must be a number, not a condition", expr.span,
                        "conditions belong in a range filter: [i in 0..N if ...]")
         if want is Type.INT and got is not Type.INT:
-            raise _err(f"{what} must be an integer", _span(expr),
+            raise _err(f"{what} must be an integer", expr.span,
                        "use integer sizes and literals; '//' is integer division")
 
     def _expect_constant(self, expr: ast.Expr, what: str) -> None:
-        t = self._type(expr, {})
+        # An energy is derived once, apart from any model, so its defaults can name nothing.
+        named = next((n for n in walk(expr) if isinstance(n, ast.Name | ast.Index)), None)
+        if named is not None:
+            raise _err(f"{what} must be a constant number, not '{named.name}'", named.span,
+                       "energy parameter defaults are literal numbers like 0.5; pass model "
+                       "parameters as arguments where the energy is used")
+        t = self.typer.type_of(expr, {})
         if t in (Type.VAR, Type.BOOL):
-            raise _err(f"{what} must be a constant number", _span(expr),
+            raise _err(f"{what} must be a constant number", expr.span,
                        "energy parameter defaults are literal numbers like 0.5")
 
     def _variable_ref(self, expr: ast.Expr, slot: str, energy: EnergySpec,
@@ -346,231 +322,18 @@ class _Checker:
         name = expr.name if isinstance(expr, ast.Name | ast.Index) else None
         sym = self.scope.get(name) if name else None
         if sym is not None and sym.kind is Kind.VAR:
-            self._type(expr, self._locals(loops))  # checks rank and index types
+            self.typer.type_of(expr, self._locals(loops))  # checks rank and index types
             return expr  # type: ignore[return-value]
-        t = self._type(expr, self._locals(loops))
+        t = self.typer.type_of(expr, self._locals(loops))
         if t is Type.VAR:
             raise _err(f"slot '{slot}' of '{energy.name}' takes one variable element, not an "
-                       "expression", _span(expr),
+                       "expression", expr.span,
                        "move the expression into an energy body: energy e(x, y) = ...")
         raise _err(f"slot '{slot}' of '{energy.name}' needs a variable, but this is a "
                    f"{'parameter expression' if t is not Type.BOOL else 'condition'}",
-                   _span(expr),
+                   expr.span,
                    f"pass a variable like eta[i] here; numbers go after ';' as parameters of "
                    f"{energy.signature()}")
-
-    def _bind_call(self, energy: EnergySpec, call: ast.Call) -> tuple[list[ast.Expr], list[ast.Expr]]:
-        """Put the call's arguments in slot order and parameter order, filling defaults."""
-        slots: dict[str, ast.Expr] = {}
-        params: dict[str, ast.Expr] = {}
-        names = energy.slots + energy.param_names
-        sig = energy.signature()
-
-        def place(arg: ast.Argument, pool: tuple[str, ...], position: int | None) -> None:
-            if arg.keyword is not None:
-                if arg.keyword not in names:
-                    close = did_you_mean(arg.keyword, set(names))
-                    raise _err(f"'{energy.name}' has no argument '{arg.keyword}'", arg.span,
-                               f"{close} The signature is {sig}" if close.startswith("did")
-                               else f"use the names in its signature {sig}")
-                key = arg.keyword
-            else:
-                assert position is not None
-                if position >= len(pool):
-                    if not call.has_separator:
-                        what = plural(len(pool), "argument")
-                    elif pool == energy.slots:
-                        what = plural(len(pool), "variable") + " before ';'"
-                    else:
-                        what = plural(len(pool), "parameter") + " after ';'"
-                    raise _err(f"too many arguments: '{energy.name}' takes {what}", arg.span,
-                               f"remove this argument; the signature is {sig}")
-                key = pool[position]
-            if key in slots or key in params:
-                raise _err(f"argument '{key}' is given twice", arg.span, f"the signature is {sig}")
-            (slots if key in energy.slots else params)[key] = arg.value
-
-        if call.has_separator:
-            for i, arg in enumerate(call.slot_args):
-                if arg.keyword and arg.keyword in energy.param_names:
-                    raise _err(f"'{arg.keyword}' is a parameter of '{energy.name}' but is given "
-                               "before ';'", arg.span, f"put parameters after ';': {sig}")
-                place(arg, energy.slots, i)
-            for i, arg in enumerate(call.param_args):
-                if arg.keyword and arg.keyword in energy.slots:
-                    raise _err(f"'{arg.keyword}' is a variable slot of '{energy.name}' but is "
-                               "given after ';'", arg.span, f"put variables before ';': {sig}")
-                place(arg, energy.param_names, i)
-        else:
-            for i, arg in enumerate(call.slot_args):
-                place(arg, names, i)
-        for slot in energy.slots:
-            if slot not in slots:
-                given = len(call.slot_args) if call.has_separator else len(slots)
-                raise _err(f"'{energy.name}' takes {plural(len(energy.slots), 'variable')} but "
-                           f"{given} {'is' if given == 1 else 'are'} given; '{slot}' is missing",
-                           call.span, f"pass a variable for '{slot}' before ';': {sig}")
-        for p in energy.params:
-            if p.name not in params:
-                if p.default is None:
-                    raise _err(f"'{energy.name}' needs parameter '{p.name}'", call.span,
-                               f"add '{p.name} = ...' after ';' ({sig})")
-                params[p.name] = p.default
-        return [slots[s] for s in energy.slots], [params[p] for p in energy.param_names]
-
-    # ---------------------------------------------------------------- expression types
-    def _lookup(self, name: str, span: Span, local: dict[str, Symbol]) -> Symbol:
-        if name in local:
-            return local[name]
-        if name in self.scope:
-            return self.scope[name]
-        if name in BUILTIN_FUNCTIONS or name in self.energies:
-            raise _err(f"'{name}' is a function and must be called", span,
-                       f"write {name}(...)")
-        if name in self.later:
-            self._before_use(name, span)
-        raise _err(f"unknown name '{name}'", span, did_you_mean(name, set(self.scope) | set(local)))
-
-    def _type(self, expr: ast.Expr, local: dict[str, Symbol], energy_body: bool = False) -> Type:
-        if isinstance(expr, ast.Number):
-            return Type.INT if expr.is_integer else Type.REAL
-        if isinstance(expr, ast.Name):
-            sym = self._lookup(expr.name, expr.span, local if energy_body else local)
-            if energy_body and sym.kind not in (Kind.SLOT, Kind.EPARAM):
-                raise _err(f"energy bodies cannot use the {sym.kind.value} '{expr.name}'",
-                           expr.span, "pass it in as an energy parameter after ';' instead")
-            if sym.rank:
-                raise _err(f"'{expr.name}' is an array with {plural(sym.rank, 'dimension')} and "
-                           "needs an index here", expr.span,
-                           f"name one element, e.g. {expr.name}[{', '.join('ijk'[:sym.rank])}]")
-            return _symbol_type(sym)
-        if isinstance(expr, ast.Index):
-            sym = self._lookup(expr.name, expr.name_span, local)
-            if energy_body:
-                raise _err("energy bodies cannot index arrays", expr.span,
-                           "index in the factor declaration and pass the element as an argument")
-            if sym.rank == 0:
-                raise _err(f"'{expr.name}' is a scalar {sym.kind.value} and cannot be indexed",
-                           expr.span, f"write '{expr.name}' without brackets")
-            if len(expr.indices) != sym.rank:
-                raise _err(f"'{expr.name}' has {plural(sym.rank, 'dimension')} but "
-                           f"{plural(len(expr.indices), 'index', 'indices')} "
-                           f"{'is' if len(expr.indices) == 1 else 'are'} given", expr.span,
-                           f"give one index per dimension, e.g. "
-                           f"{expr.name}[{', '.join('ijk'[:sym.rank])}]")
-            for index in expr.indices:
-                t = self._type(index, local)
-                if t is not Type.INT:
-                    raise _err(f"index of '{expr.name}' is not an integer", _span(index),
-                               "indices are integer expressions; use '//' for integer division"
-                               if t is Type.REAL else
-                               "indices are integer expressions over loop indices, sizes and "
-                               "integer data")
-            return _symbol_type(sym)
-        if isinstance(expr, ast.Unary):
-            t = self._type(expr.operand, local, energy_body)
-            if expr.op == "not":
-                if t is not Type.BOOL:
-                    raise _err("'not' needs a condition", _span(expr.operand),
-                               "write e.g. 'not i == 0'")
-                return Type.BOOL
-            self._numeric(t, expr.operand, "-")
-            return t
-        if isinstance(expr, ast.Binary):
-            return self._binary(expr, local, energy_body)
-        assert isinstance(expr, ast.Call)
-        return self._call(expr, local, energy_body)
-
-    def _numeric(self, t: Type, expr: ast.Expr, op: str) -> None:
-        if t is Type.BOOL:
-            raise _err(f"'{op}' needs a number, not a condition", _span(expr),
-                       "arithmetic works on numbers; conditions go in range filters")
-
-    def _binary(self, expr: ast.Binary, local: dict[str, Symbol], energy_body: bool) -> Type:
-        lt = self._type(expr.left, local, energy_body)
-        rt = self._type(expr.right, local, energy_body)
-        op = expr.op
-        if op in ("and", "or"):
-            for t, side in ((lt, expr.left), (rt, expr.right)):
-                if t is not Type.BOOL:
-                    raise _err(f"'{op}' joins conditions", _span(side),
-                               "write comparisons on both sides, e.g. 'i > 0 and i < N'")
-            return Type.BOOL
-        self._numeric(lt, expr.left, op)
-        self._numeric(rt, expr.right, op)
-        if op in ("<", "<=", ">", ">=", "==", "!="):
-            if Type.VAR in (lt, rt):
-                raise _err("conditions cannot depend on variables", expr.span,
-                           "use relu, min or max for a soft condition inside an energy")
-            return Type.BOOL
-        if Type.VAR in (lt, rt):
-            if op in ("//", "%"):
-                raise _err(f"'{op}' is integer arithmetic and cannot take a variable", expr.span,
-                           "use '/' for real division")
-            return Type.VAR
-        if op in ("//", "%"):
-            if lt is not Type.INT or rt is not Type.INT:
-                raise _err(f"'{op}' needs integer operands", expr.span,
-                           "'//' and '%' are for index arithmetic; use '/' for real division")
-            return Type.INT
-        if op == "/":
-            return Type.REAL
-        return Type.INT if lt is Type.INT and rt is Type.INT else Type.REAL
-
-    def _call(self, expr: ast.Call, local: dict[str, Symbol], energy_body: bool) -> Type:
-        if expr.name in BUILTIN_FUNCTIONS:
-            lo, hi = BUILTIN_FUNCTIONS[expr.name]
-            if expr.has_separator:
-                raise _err(f"built-in '{expr.name}' takes no ';'", expr.span,
-                           f"write {expr.name}(value)")
-            args = expr.slot_args
-            if not lo <= len(args) <= hi:
-                count = f"{lo}" if lo == hi else f"{lo} or {hi}"
-                raise _err(f"'{expr.name}' takes {count} argument{'' if hi == 1 else 's'} but "
-                           f"{len(args)} {'is' if len(args) == 1 else 'are'} given", expr.span,
-                           f"for example {expr.name}({', '.join('xy'[:lo])})")
-            types = []
-            for arg in args:
-                if arg.keyword is not None and not (expr.name == "hazard" and arg.keyword == "k"):
-                    raise _err(f"'{expr.name}' takes no keyword '{arg.keyword}'", arg.span,
-                               "pass built-in arguments by position"
-                               + ("; hazard takes k = ..." if expr.name == "hazard" else ""))
-                t = self._type(arg.value, local, energy_body)
-                self._numeric(t, arg.value, expr.name)
-                types.append(t)
-            if Type.VAR in types:
-                return Type.VAR
-            if expr.name in ("min", "max", "abs") and all(t is Type.INT for t in types):
-                return Type.INT
-            return Type.REAL
-        energy = self.energies.get(expr.name)
-        if energy is None:
-            if expr.name in self.later:
-                self._before_use(expr.name, expr.name_span)
-            raise _err(f"unknown function '{expr.name}'", expr.name_span,
-                       did_you_mean(expr.name, set(BUILTIN_FUNCTIONS) | set(self.energies)))
-        if not energy_body:
-            raise _err(f"energy '{expr.name}' can only be used in a factor or an energy body",
-                       expr.name_span, "declare it with 'factor NAME[...] = "
-                       f"{expr.name}(...)'")
-        slot_exprs, param_exprs = self._bind_call(energy, expr)
-        for e in slot_exprs + param_exprs:
-            self._numeric(self._type(e, local, True), e, expr.name)
-        return Type.VAR
-
-
-def _symbol_type(sym: Symbol) -> Type:
-    if sym.kind in (Kind.VAR, Kind.SLOT):
-        return Type.VAR
-    if sym.kind in (Kind.SIZE, Kind.LOOP):
-        return Type.INT
-    if sym.kind is Kind.DATA:
-        return Type.INT if sym.dtype is DType.INT else Type.REAL
-    return Type.REAL
-
-
-def _span(expr: ast.Expr) -> Span:
-    return expr.span
 
 
 def _name_span(span: Span, name: str) -> Span:

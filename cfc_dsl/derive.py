@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from cfc_dsl import syntax as ast
+from cfc_dsl.arguments import match_arguments
 from cfc_dsl.functions import BUILTINS
 from cfc_dsl.model import EnergySpec, Model
 
@@ -74,16 +75,8 @@ def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Energy
 def _call_env(call: ast.Call, callee: EnergySpec, env: dict[str, sp.Expr],
               energies: dict[str, EnergySpec]) -> dict[str, sp.Expr]:
     """Map the callee's slot and parameter names to the caller's argument expressions."""
-    names = list(callee.slots) + list(callee.param_names)
-    bound: dict[str, sp.Expr] = {}
-    if call.has_separator:
-        groups = [(call.slot_args, list(callee.slots)), (call.param_args, list(callee.param_names))]
-    else:
-        groups = [(call.slot_args, names)]
-    for args, pool in groups:
-        for i, arg in enumerate(args):
-            key = arg.keyword if arg.keyword is not None else pool[i]
-            bound[key] = to_sympy(arg.value, env, energies)
+    bound = {name: to_sympy(arg, env, energies)
+             for name, arg in match_arguments(callee, call).items()}
     for p in callee.params:
         if p.name not in bound:
             assert p.default is not None
