@@ -60,6 +60,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from runtime.audit import AuditOptions
     from runtime.certificate import run_check, write
 
+    if args.seed is not None and not 0 <= args.seed < 2 ** 32:
+        raise CfcError(ErrorKind.ARGUMENT, f"--seed must be between 0 and 2^32 - 1, got "
+                       f"{args.seed}", None, "for example --seed 0")
+    if args.certificate is not None:
+        from cfc_dsl.outputs import check_output
+
+        check_output(args.certificate, "--certificate", [("model file", args.model)] + [
+            ("data file", item.partition("=")[2]) for item in args.data], "cert.json")
     options = AuditOptions(samples=_positive(args.samples, "--samples", 200),
                            seed=0 if args.seed is None else args.seed)
     settings, data = parse_settings(args.set), parse_data(args.data)
@@ -232,8 +240,10 @@ def _global_lines(glob: dict[str, Any]) -> list[str]:
                 ""]
     shares = ", ".join(f"{n} {_num(f['share'])}" for n, f in glob.get("families", {}).items()
                        if f.get("share"))
-    return [f"global gradient bound (Gershgorin): L = {_num(L)} at {glob.get('variable')} "
-            f"({shares}); certified step 1/L = {_num(glob.get('certified_step'))}", ""]
+    where = f" at {glob['variable']}" if glob.get("variable") else ""
+    where += f" ({shares})" if shares else ""
+    return [f"global gradient bound (Gershgorin): L = {_num(L)}{where}; certified step 1/L = "
+            f"{_num(glob.get('certified_step'))}", ""]
 
 
 def failure_lines(cert: dict[str, Any]) -> list[str]:

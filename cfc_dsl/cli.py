@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--target", choices=["c", "cuda"], default="c")
     p.add_argument("--out-dir", help="also write the generated files here")
-    p.add_argument("--emit", default="c,h", help="files for --out-dir: any of c,h,ir,sympy")
+    p.add_argument("--emit", default=None, help="files for --out-dir: any of c,h,ir,sympy "
+                   "(default c,h)")
     p.add_argument("--strict", action="store_true", help="treat graph warnings as errors")
     _common_bind(p)  # only for the graph checks: kernels never depend on sizes or data
     p.add_argument("--force", action="store_true", help="overwrite files in --out-dir")

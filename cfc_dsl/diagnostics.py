@@ -89,20 +89,23 @@ class CfcError(Exception):
         return render(Severity.ERROR, self.message, self.span, self.hint)
 
 
+TAB_WIDTH = 8
+
+
 def render(severity: Severity, message: str, span: Span | None, hint: str) -> str:
     if span is None:
         lines = [f"cfc: {severity.value}: {message}"]
     else:
         lines = [f"{span.source.name}:{span.line}:{span.column}: {severity.value}: {message}"]
-        text = span.source.line(span.line)
+        text = span.source.line(span.line).rstrip()
         gutter = str(span.line)
-        width = (
-            span.end_column - span.column
-            if span.end_line == span.line and span.end_column > span.column
-            else max(1, len(text.rstrip()) - span.column + 1)
-        )
-        lines.append(f" {gutter} | {text.rstrip()}")
-        lines.append(f" {' ' * len(gutter)} | {' ' * (span.column - 1)}{'^' * max(1, width)}")
+        end = (span.end_column if span.end_line == span.line and span.end_column > span.column
+               else max(span.column + 1, len(text) + 1))
+        # tabs become spaces in both lines, so the caret stays under the text it marks
+        column = len(text[:span.column - 1].expandtabs(TAB_WIDTH))
+        width = len(text[:end - 1].expandtabs(TAB_WIDTH)) - column
+        lines.append(f" {gutter} | {text.expandtabs(TAB_WIDTH)}")
+        lines.append(f" {' ' * len(gutter)} | {' ' * column}{'^' * max(1, width)}")
     if hint:
         lines.append(f"hint: {hint}")
     return "\n".join(lines)

@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def cmd_graph(args: argparse.Namespace) -> int:
     from cfc_dsl.commands import parse_data, parse_settings
     from cfc_dsl.frontend import load_file
+    from cfc_dsl.outputs import check_output
     from runtime.bind import bind
     from runtime.figure import (
         MAX_NODES,
@@ -51,6 +52,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     fmt = figure_format(out)
+    check_output(out, "-o", [("model file", args.model), ("--solution file", args.solution)]
+                 + [("data file", item.partition("=")[2]) for item in args.data], "graph.svg")
     why = renderer_missing() if fmt in ("svg", "pdf", "png") else None
     if why:  # say so before any binding work
         raise CfcError(ErrorKind.ENVIRONMENT, why, None, INSTALL_HINT)

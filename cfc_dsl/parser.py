@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -54,6 +55,7 @@ def parse(text: str, name: str) -> ast.Program:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source) from None
+    _check_depth(tree, source)
     try:
         decls = _Builder(source).transform(tree)
     except VisitError as exc:  # a builder rule rejected a name; Lark wraps what it raises
@@ -62,6 +64,33 @@ def parse(text: str, name: str) -> ast.Program:
         raise
     return ast.Program(decls=tuple(decls.children if hasattr(decls, "children") else decls),
                        source_name=name)
+
+
+MAX_DEPTH = 400  # of the syntax tree; every later stage recurses over it
+
+
+def _check_depth(tree: Any, source: Source) -> None:
+    """Refuse an expression nested deeper than MAX_DEPTH (a sum of a few hundred terms is
+    that deep: '+' nests to the left) before a recursive stage overflows Python's stack."""
+    stack = [(child, 1, child) for child in tree.children if hasattr(child, "children")]
+    while stack:
+        node, depth, decl = stack.pop()
+        if depth > MAX_DEPTH:
+            raise CfcError(ErrorKind.SYNTAX, f"this declaration nests its expressions more than "
+                           f"{MAX_DEPTH} levels deep", _first_line_span(source, decl.meta),
+                           "split it: a long sum can be several energies called from one, or a "
+                           "factor family over a range instead of one term per element")
+        stack.extend((child, depth + 1, decl) for child in node.children
+                     if hasattr(child, "children"))
+
+
+def _first_line_span(source: Source, meta: Any) -> Span:
+    """The declaration's keyword and name ('factor local'): the rest may be a very long line."""
+    if meta.empty:
+        return Span(source, 1, 1, 1, 2)
+    head = re.match(r"[^\S\n]*\w+[^\S\n]+\w+|\w+", source.text[meta.start_pos:meta.end_pos])
+    width = len(head.group(0)) if head else 1
+    return Span(source, meta.line, meta.column, meta.line, meta.column + width)
 
 
 def _describe(token_types: set[str]) -> str:
@@ -138,7 +167,17 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> CfcError:
         span = Span(source, line, column, line, column + 1)
         hint = _CHAR_HINTS.get(char, "a .cfc file uses names, numbers, the operators "
                                "+ - * / // % ^ and brackets")
-        return CfcError(ErrorKind.SYNTAX, f"unexpected character '{char}'", span, hint)
+        if char == "." and pos and source.text[pos - 1].isdigit():
+            hint = f"write a digit after the point, as in {_number_before(source.text, pos)}.0"
+        elif char.isalpha() or char.isdigit():  # a letter or digit outside ASCII
+            hint = "names use the ASCII letters A-Z and a-z, digits and '_'; write it out in " \
+                   "ASCII (Greek letters can go in comments)"
+        elif not char.isprintable() or char.isspace():  # pasted from a web page or a PDF
+            what = unicodedata.name(char, "a control character").lower()
+            hint = f"this invisible character is {what!r}; replace it with a plain space, or " \
+                   "delete it"
+        shown = char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+        return CfcError(ErrorKind.SYNTAX, f"unexpected character '{shown}'", span, hint)
     expected = _accepted(exc)
     token = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
@@ -207,6 +246,13 @@ def _syntax_error(exc: UnexpectedInput, source: Source) -> CfcError:
 
 
 _CLOSER_CHAR = {"RPAR": ")", "RSQB": "]"}
+
+
+def _number_before(text: str, pos: int) -> str:
+    start = pos
+    while start and (text[start - 1].isdigit() or text[start - 1] == "."):
+        start -= 1
+    return text[start:pos]
 
 
 def _token_words(token: Token) -> str:

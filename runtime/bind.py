@@ -119,6 +119,50 @@ class BoundModel:
         return x
 
 
+class MemoryBudget:
+    """What binding and relaxing will hold in memory, charged before each large allocation,
+    so that sizes too large for this machine are a message, not the kernel's OOM killer."""
+
+    PER_VARIABLE = 128  # x0, bounds, origin, the solver's x, gradient and trial vectors, copies
+    PER_COLUMN = 8  # one int64 or float64 per instance: loop indices, slots, parameters
+    SCRATCH_COLUMNS = 3  # temporaries while an index or parameter column is evaluated
+
+    def __init__(self, available: int | None = None):
+        self.available = _available_memory() if available is None else available
+        self.used = 0
+
+    def charge(self, nbytes: int, what: str, span: Span | None) -> None:
+        if self.available is None or self.used + nbytes <= self.available:
+            self.used += nbytes
+            return
+        raise bind_error(f"{what} needs about {_gib(self.used + nbytes)} of memory in all, but "
+                          f"{_gib(self.available)} is available", span,
+                          "bind smaller sizes with --set, or run on a machine with more memory")
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2 ** 30:.1f} GiB"
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, within a cgroup memory limit; None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f
+                             if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            available = min(available, int(text))
+    return available
+
+
 def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput, ...] = (),
          point: Mapping[str, np.ndarray] | None = None) -> BoundModel:
     chosen = classify_settings(model, settings)
@@ -127,7 +171,11 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
     scalars, params = bind_params(model, sizes, arrays, chosen.params)
     weight_set = chosen.weights
     base = Env(scalars, arrays)
+    budget = MemoryBudget()
 
+    for spec in model.variables:
+        count = math.prod(shape_of(spec.shape, base, spec.span, f"variable '{spec.name}'"))
+        budget.charge(count * MemoryBudget.PER_VARIABLE, f"variable '{spec.name}'", spec.span)
     layout, lower, upper, x0 = _variables(model, base)
     var_shapes = {v.name: v for v in layout}
     origin = _apply_inits(model, base, layout, x0)
@@ -155,8 +203,12 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
                    if np.isfinite(x0[i]) else
                    f"initial value of {v.element(i)} is {x0[i]:g}, not a finite number")
         if origin[i] == _FROM_POINT:
-            raise bind_error(message + " (from the initial point)", None,
-                              f"give '{v.name}' values within {bounds} in the initial point (--init)")
+            spans = getattr(point, "spans", {})  # runtime.data.PointValues: where each key is
+            raise bind_error(message + " (from the point file)" if v.name in spans else
+                              message + " (from the initial point)", spans.get(v.name),
+                              f"give '{v.name}' values within {bounds} in the point file"
+                              if v.name in spans else
+                              f"give '{v.name}' values within {bounds} in the initial point")
         if origin[i] >= 0:
             rule = model.inits[int(origin[i])]
             raise bind_error(message, rule.value.span,
@@ -164,7 +216,7 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
         raise bind_error(message, var_spec.initial.span,
                           f"give '{v.name}' an initial value within {bounds}")
 
-    tables = tuple(_family(f, base, var_shapes, weight_set, _param_names(model, f))
+    tables = tuple(_family(f, base, var_shapes, weight_set, _param_names(model, f), budget)
                    for f in model.families)
     return BoundModel(model, sizes, params, arrays, layout, lower, upper, x0, tables)
 
@@ -200,13 +252,16 @@ def _variables(model: Model, env: Env) -> tuple[tuple[VariableLayout, ...], np.n
     return tuple(layout), cat(lows), cat(highs), cat(inits)
 
 
-def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str) -> dict[str, np.ndarray]:
-    """Loop index arrays for nested half-open ranges, filtered by the `if` condition."""
+def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str,
+                  budget: MemoryBudget | None = None, columns: int = 0) -> dict[str, np.ndarray]:
+    """Loop index arrays for nested half-open ranges, filtered by the `if` condition.
+    With a `budget`, the instances (loop indices plus `columns` more per instance) are
+    charged to it before they are allocated."""
     if ranges is None:
         return {}
     loops: dict[str, np.ndarray] = {}
     count = 1
-    for r in ranges.ranges:
+    for depth, r in enumerate(ranges.ranges, 1):
         env = Env(base.scalars, base.arrays, loops)
         lo = np.broadcast_to(as_int(evaluate(r.start, env), r.span, "a range bound"), (count,))
         hi = np.broadcast_to(as_int(evaluate(r.stop, env), r.span, "a range bound"), (count,))
@@ -215,6 +270,9 @@ def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str) -> dict[str, 
         if total > MAX_INSTANCES:
             raise bind_error(f"{what} would have {total:,} instances", ranges.span,
                               "check the sizes; more than 5e8 instances do not fit in memory")
+        if budget is not None and depth == len(ranges.ranges):
+            width = len(ranges.ranges) + columns + MemoryBudget.SCRATCH_COLUMNS
+            budget.charge(total * width * MemoryBudget.PER_COLUMN, what, ranges.span)
         starts = np.cumsum(lengths) - lengths
         for name in loops:
             loops[name] = np.repeat(loops[name], lengths)
@@ -271,8 +329,10 @@ def _apply_inits(model: Model, base: Env, layout: tuple[VariableLayout, ...],
 
 
 def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
-            weights: dict[str, Setting], param_names: tuple[str, ...]) -> FamilyTable:
-    loops = expand_ranges(f.ranges, base, f"factor '{f.name}'")
+            weights: dict[str, Setting], param_names: tuple[str, ...],
+            budget: MemoryBudget | None = None) -> FamilyTable:
+    loops = expand_ranges(f.ranges, base, f"factor '{f.name}'", budget,
+                          len(f.slot_args) + len(param_names))
     count = len(next(iter(loops.values()))) if loops else 1
     env = Env(base.scalars, base.arrays, loops, _describe(f"factor '{f.name}'", loops))
     slots = tuple(_flat_index(ref, variables[ref.name], env, count) for ref in f.slot_args)

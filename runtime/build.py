@@ -102,7 +102,16 @@ def build(model: Model, target: Target = Target.C) -> CompiledKernels:
     if entry is None:
         entry, built = cache.publish(key, lambda staging: _compile(model, tc, key, staging))
         hit = not built
-    ffi_module = _load(entry)
+    try:
+        ffi_module = _load(entry)
+    except CfcError:
+        if not hit:
+            raise
+        # a damaged entry (a truncated or deleted module): build it again, once
+        cache.evict(entry)
+        entry, _ = cache.publish(key, lambda staging: _compile(model, tc, key, staging))
+        hit = False
+        ffi_module = _load(entry)
     info = BuildInfo(entry.digest, hit, time.perf_counter() - start, entry.path, tc)
     return CompiledKernels(model, ffi_module.ffi, ffi_module.lib, info)
 
@@ -124,16 +133,30 @@ def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) ->
         try:
             so_path = ffi.compile(tmpdir=str(staging / "build"), verbose=False)
         except Exception as exc:  # distutils raises several unrelated types
-            log = log_path.read_text() if log_path.exists() else ""
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
             raise CfcError(ErrorKind.ENVIRONMENT,
                            f"the C compiler failed to build the kernels of '{model.name}': {exc}",
-                           None, "see the compiler output below; report it if the model is valid"
-                           + ("\n" + log[-4000:] if log else "")) from None
+                           None, f"check that the compiler works ({_compiler_hint(tc)}), or run "
+                           "with '--backend python'; if it does, report this with the compiler "
+                           "output below" + ("\n" + log[-4000:] if log else "")) from None
+    if not Path(so_path).is_file():
+        raise CfcError(ErrorKind.ENVIRONMENT, f"the C compiler reported success but wrote no "
+                       f"module for '{model.name}' (expected {Path(so_path).name})", None,
+                       f"check that the compiler works ({_compiler_hint(tc)}), or run with "
+                       "'--backend python'")
     final = staging / Path(so_path).name
     os.replace(so_path, final)
     return {"module": name, "model": model.name, "library": final.name,
             "energies": [e.name for e in model.used_energies], "kernel_spec": model.kernel_spec(),
             "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz_global.py
+
+
+def _compiler_hint(tc: Toolchain) -> str:
+    from runtime.toolchain import compiler_name
+
+    if compiler_name() != "cc":
+        return f"CC={compiler_name()!r}"
+    return f"the default 'cc', {tc.compiler}; set CC to choose another"
 
 
 @contextlib.contextmanager
@@ -181,8 +204,8 @@ def _load(entry: cache.CacheEntry) -> ModuleType:
     if spec is None or spec.loader is None:
         raise CfcError(ErrorKind.ENVIRONMENT, f"cannot load the compiled module {path}", None,
                        "clear the cache with 'cfc cache clear' and compile again")
-    module = importlib.util.module_from_spec(spec)
     try:
+        module = importlib.util.module_from_spec(spec)  # an extension module is loaded here
         spec.loader.exec_module(module)
     except ImportError as exc:
         raise CfcError(ErrorKind.ENVIRONMENT, f"cannot load the compiled module {path}: {exc}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from filelock import FileLock
+
+from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 CACHE_SCHEMA = 2  # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
 
@@ -75,20 +78,37 @@ def lookup(key: CacheKey) -> CacheEntry | None:
     return _read(cache_dir() / key.digest())
 
 
+def _unusable(root: Path, exc: OSError) -> CfcError:
+    why = "it is a file, not a folder" if root.exists() and not root.is_dir() else \
+        exc.strerror or str(exc)
+    return CfcError(ErrorKind.ENVIRONMENT, f"cannot write the kernel cache at '{root}': {why}",
+                    None,
+                    "point CFC_CACHE_DIR at a folder you can write, or run with "
+                    "'--backend python' (no compiled kernels)")
+
+
 def publish(key: CacheKey, build: Callable[[Path], dict[str, object]]) -> tuple[CacheEntry, bool]:
     """Return the entry for `key`, building it with `build(tmpdir) -> meta` if missing.
 
     The second value is True when this call built the entry (a miss).
     """
     root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
     digest = key.digest()
     final = root / digest
-    with FileLock(str(root / f".{digest}.lock")):
+    lock = FileLock(str(root / f".{digest}.lock"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as exc:
+        raise _unusable(root, exc) from None
+    try:
         existing = _read(final)
         if existing is not None:
             return existing, False
-        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest[:12]}-", dir=root))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest[:12]}-", dir=root))
+        except OSError as exc:
+            raise _unusable(root, exc) from None
         try:
             meta = build(staging)
             meta["key"] = asdict(key)
@@ -100,6 +120,8 @@ def publish(key: CacheKey, build: Callable[[Path], dict[str, object]]) -> tuple[
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    finally:
+        lock.release()
     entry = _read(final)
     assert entry is not None
     return entry, True
@@ -113,19 +135,39 @@ def entries() -> list[CacheEntry]:
     return [e for e in found if e is not None]
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_STAGING = re.compile(r"\.tmp-[0-9a-f]{12}-.+")
+_LOCK = re.compile(r"\.[0-9a-f]{64}\.lock")
+
+
+def is_entry_dir(path: Path) -> bool:
+    """A folder this cache made: named by a digest (an entry) or a build's staging folder."""
+    return path.is_dir() and not path.is_symlink() and bool(
+        _DIGEST.fullmatch(path.name) or _STAGING.fullmatch(path.name))
+
+
 def clear() -> int:
-    """Remove every entry (and stale temporaries); returns how many entries went."""
+    """Remove every entry (and stale temporaries); returns how many entries went.
+
+    Only what the cache itself made goes: if CFC_CACHE_DIR points at a folder holding
+    anything else, that stays."""
     root = cache_dir()
     count = 0
     if not root.is_dir():
         return 0
     for path in sorted(root.iterdir()):
-        if path.is_dir():
+        if is_entry_dir(path):
             count += 0 if path.name.startswith(".") else 1
             shutil.rmtree(path, ignore_errors=True)
-        elif path.name.endswith(".lock"):
+        elif _LOCK.fullmatch(path.name) and path.is_file():
             path.unlink(missing_ok=True)
     return count
+
+
+def evict(entry: CacheEntry) -> None:
+    """Remove one broken entry (its module no longer loads) so that it is built again."""
+    if is_entry_dir(entry.path):
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def size_bytes(entry: CacheEntry) -> int:

@@ -65,6 +65,9 @@ def lipschitz_section(family: FamilyAudit, bound: BoundModel,
     unweighted = _max_spectral_norm(matrices)
     out["unweighted"] = unweighted
     out["value"] = abs(float(table.weight)) * unweighted if unweighted != 0 else 0.0
+    if not math.isfinite(out["value"]) and out["lipschitz"]:  # e.g. x^4 on a box of 1e300
+        out["lipschitz"] = False
+        out["reason"] = "its curvature has no finite bound on the variables' box"
     return out
 
 
@@ -179,9 +182,10 @@ def dumps(cert: Mapping[str, Any]) -> str:
 
 def write(cert: Mapping[str, Any], path: Path) -> str:
     """Write the certificate; returns the sha256 of its bytes (the way to cite it)."""
+    from cfc_dsl.outputs import write_output
+
     text = dumps(cert)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode())
+    write_output(path, text.encode(), "--certificate")
     return sha256_bytes(text.encode())
 
 

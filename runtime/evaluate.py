@@ -47,6 +47,8 @@ def evaluate(expr: ast.Expr, env: Env) -> Value:
     if isinstance(expr, ast.Name):
         if expr.name in env.loops:
             return env.loops[expr.name]
+        if expr.name not in env.scalars and expr.name in env.arrays:  # scalar data (0-d)
+            return env.arrays[expr.name][()]
         return env.scalars[expr.name]
     if isinstance(expr, ast.Index):
         return _index(expr, env)
@@ -109,17 +111,31 @@ def check_index(values: np.ndarray, extent: int, name: str, dim: int, span: Span
     value = int(np.broadcast_to(values, bad.shape if bad.ndim else (1,)).flat[first])
     where = env.where(first)
     axis = f" in dimension {dim + 1}" if dim else ""
+    hint = (f"'{name}' has no elements{axis} at these sizes; check the sizes, or the range "
+            "bounds that reach it" if extent == 0 else
+            f"valid indices are 0..{extent - 1}; check the range bounds or the data")
     raise CfcError(ErrorKind.BIND,
                    f"index {value} is out of range for '{name}'{axis} (size {extent})"
-                   + (f" {where}" if where else ""),
-                   span, f"valid indices are 0..{extent - 1}; check the range bounds or the data")
+                   + (f" {where}" if where else ""), span, hint)
+
+
+INT64_LIMIT = 2 ** 63
 
 
 def as_int(value: Value, span: Span, what: str) -> np.ndarray:
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except OverflowError:  # a Python int beyond 64 bits
+        arr = np.asarray(float(value))  # type: ignore[arg-type]
+    if arr.dtype.kind == "O":  # Python ints beyond 64 bits, in an array
+        arr = arr.astype(float)
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise CfcError(ErrorKind.BIND, f"{what} is not a whole number", span,
                            "integer positions must come from integer data or sizes")
+        if np.any(np.abs(arr) >= INT64_LIMIT):
+            big = float(np.asarray(arr).flat[int(np.argmax(np.abs(arr)))])
+            raise CfcError(ErrorKind.BIND, f"{what} is {big:.3g}, too large for a 64-bit integer",
+                           span, "check the sizes and the arithmetic that gives it")
         arr = arr.astype(np.int64)
     return arr.astype(np.int64, copy=False)

@@ -108,6 +108,9 @@ def load_solution(path: Path, bound: BoundModel) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise CfcError(ErrorKind.ARGUMENT, f"cannot read solution file '{path}': {exc.strerror}",
                        None, "pass the JSON written by 'cfc run --out PATH.json'") from None
+    except UnicodeDecodeError:
+        raise CfcError(ErrorKind.ARGUMENT, f"solution file '{path}' is not UTF-8 text", None,
+                       "pass the JSON written by 'cfc run --out PATH.json'") from None
     except json.JSONDecodeError as exc:
         raise CfcError(ErrorKind.ARGUMENT, f"'{path}' is not valid JSON: {exc.msg}", None,
                        "pass the JSON written by 'cfc run --out PATH.json'") from None
@@ -361,8 +364,9 @@ def write_figure(scene: Scene, path: Path) -> None:
         payload = render(scene, fmt)  # before touching the file: a failed render leaves none
     else:
         payload = (tikz_source(scene) if fmt == "tex" else dot_source(scene)).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
+    from cfc_dsl.outputs import write_output
+
+    write_output(path, payload, "-o")
 
 
 def repr_svg(model: Model, bound: BoundModel | None = None,

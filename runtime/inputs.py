@@ -126,6 +126,10 @@ def bind_sizes(model: Model, arrays: dict[str, np.ndarray], size_set: dict[str, 
             if value != int(value) or value < 0:
                 raise bind_error(f"size '{size_spec.name}' must be a whole number >= 0, got {value:g}",
                                   size_set[size_spec.name].span, f"for example --set {size_spec.name}=100")
+            if value >= 2.0 ** 63:
+                raise bind_error(f"size '{size_spec.name}' = {value:.3g} is too large for a "
+                                  "64-bit integer", size_set[size_spec.name].span,
+                                  "a size counts elements; more than 5e8 do not fit in memory")
             sizes[size_spec.name] = int(value)
         else:
             sizes[size_spec.name] = int(as_int(evaluate(size_spec.default, size_env(sizes)), size_spec.span, "a size"))

@@ -19,6 +19,7 @@ from cfc_dsl.model import Model, Target
 from runtime.backends import Backend, BackendKind, CBackend, PythonBackend
 from runtime.bind import BoundModel, DataInput, Setting, bind
 from runtime.build import BuildInfo, CompiledKernels, build
+from runtime.data import PointValues
 from runtime.solvers import SOLVERS, SolveOptions, SolveResult
 from runtime.toolchain import find_compiler
 
@@ -52,7 +53,9 @@ class CompiledModel:
         inputs = list(data_inputs)
         inputs += [DataInput(k, v if isinstance(v, np.ndarray) else Path(v))
                    for k, v in (data or {}).items()]
-        point = {k: np.asarray(v, float) for k, v in (init or {}).items()}
+        point = PointValues()
+        point.update({k: np.asarray(v, float) for k, v in (init or {}).items()})
+        point.spans.update(getattr(init, "spans", {}))  # a point file's: where each key is
         bound = bind(self.model, tuple(sets), tuple(inputs), point)
         return Problem(self, bound)
 

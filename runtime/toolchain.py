@@ -30,7 +30,7 @@ class Toolchain:
 
 
 def compiler_name() -> str:
-    return os.environ.get("CC", "cc")
+    return os.environ.get("CC", "").strip() or "cc"  # CC= (empty) means the default
 
 
 def find_compiler() -> str | None:

@@ -25,6 +25,19 @@ def main() -> None:
     (HERE / "score_8.txt").write_text("0 1 2 3 4 5 6 7\n")
     # an --init point file that names a variable the model does not have
     (HERE / "point_unknown.json").write_text('{"etta": [0.1, 0.2, 0.3, 0.4]}\n')
+    # integer data beyond int64 (it used to wrap around to -1), and files that only look right
+    np.save(HERE / "edges_uint64_huge.npy", np.array([[0, 1], [1, 2**64 - 1]], dtype=np.uint64))
+    (HERE / "edges_not_npy.npy").write_text("0,1\n1,2\n")
+    (HERE / "edges_semicolons.csv").write_text("0;1\n1;2\n2;3\n")
+    (HERE / "edges_trailing_comma.csv").write_text("0,1,\n1,2,\n2,3,\n")
+    (HERE / "edges_empty.csv").write_text("")
+    # a typo in the first row: it is data with an error, not a header to skip
+    (HERE / "edges_typo_first_row.csv").write_text("0,1x\n1,2\n2,3\n")
+    # point files: a value outside the bounds, a boolean, a key given twice
+    (HERE / "point_outside_bounds.json").write_text('{\n  "eta": [0.1, 0.2, 1.5, 0.4]\n}\n')
+    (HERE / "point_bool.json").write_text('{"eta": [0.1, true, 0.3, 0.4]}\n')
+    (HERE / "point_duplicate.json").write_text(
+        '{"eta": [0.1, 0.2, 0.3, 0.4],\n "eta": [0.5, 0.5, 0.5, 0.5]}\n')
 
 
 if __name__ == "__main__":

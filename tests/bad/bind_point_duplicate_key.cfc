@@ -1,0 +1,4 @@
+# A variable given twice in the point file (JSON keeps the last silently).
+size N = 4
+var eta[N] in [0, 1] = 0.5
+factor local[i in 0..N] = landau(eta[i]; a = -0.5, b = 1.0)
