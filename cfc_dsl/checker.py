@@ -211,6 +211,11 @@ class _Checker:
             local[p.name] = Symbol(Kind.EPARAM, 0, DType.REAL, p.span)
             if p.default is not None:
                 self._expect_constant(p.default, f"the default of '{p.name}'")
+        for node in walk(d.body):
+            if isinstance(node, ast.Call) and node.name == d.name:
+                raise _err(f"energy '{d.name}' calls itself", node.name_span,
+                           "an energy body may call only energies defined before it; write "
+                           "the repeated term out, or define a helper energy first")
         self.typer.type_of(d.body, local, energy_body=True)
         self.energies[d.name] = EnergySpec(d.name, d.slots, d.params, d.body, d.span)
 

@@ -59,6 +59,9 @@ class _Iv(NamedTuple):
     cond: sp.Basic = sp.true
 
 
+MAX_HESSIAN_OPS = 40  # the stdlib's largest Hessian entry has 16 operations
+
+
 def hessian_bound(energy: DerivedEnergy) -> HessianBound:
     """Bound every Hessian entry of `energy` over a symbolic box, symbolically in its params."""
     slots, k, slotset = energy.slots, len(energy.slots), set(energy.slots)
@@ -70,6 +73,16 @@ def hessian_bound(energy: DerivedEnergy) -> HessianBound:
     jumps = [_jumps(g, slotset) for g in energy.grad]
     entries = [[sp.S.Zero] * k for _ in range(k)]
     method = [["interval"] * k for _ in range(k)]
+    size = max((sp.count_ops(h) for row in hess for h in row), default=0)
+    if size > MAX_HESSIAN_OPS:
+        # Interval enclosures of products grow exponentially with nesting (tanh(tanh(x*y))
+        # already gives 10^4-operation bounds); past this size, no finite bound is claimed.
+        too_big = tuple(tuple(sp.S.Zero if h == 0 else sp.oo for h in row) for row in hess)
+        reason = (f"its Hessian is too large to bound symbolically ({size} operations, limit "
+                  f"{MAX_HESSIAN_OPS}): no certified step; pgd is unaffected")
+        return HessianBound(energy.name, tuple(s.name for s in slots),
+                            tuple(p.name for p in energy.params), False, reason, too_big,
+                            lower, upper, tuple(map(tuple, method)), hess)
     for i, j in itertools.combinations_with_replacement(range(k), 2):
         bound = _entry_bound(hess[i][j], box, slotset)
         crossing = [_jump_here(node, cofactors, box, slotset)

@@ -249,3 +249,20 @@ def test_formulas_are_deterministic() -> None:
     assert other.strip() == str(here)
     lines = bound_formula(hessian_bound(ENERGIES["quadratic"]))
     assert len(lines) == 4 and lines[1].startswith("|d2E/dx dy| <= ")
+
+
+def test_a_huge_hessian_gets_no_finite_bound_quickly() -> None:
+    import time
+
+    from cfc_dsl.lipschitz import MAX_HESSIAN_OPS
+
+    body = "x*y"
+    for _ in range(5):
+        body = f"tanh({body})"
+    model = load_text(f"var x[2]\nenergy e(x, y) = {body}\nfactor f = e(x[0], x[1])", "t.cfc")
+    start = time.perf_counter()
+    hb = hessian_bound(derive_model(model)[0])
+    assert time.perf_counter() - start < 5.0  # was minutes before the size limit
+    assert not hb.lipschitz and "too large to bound" in hb.reason
+    assert str(MAX_HESSIAN_OPS) in hb.reason
+    assert all(e == sp.oo for row in hb.entries for e in row)
