@@ -14,6 +14,7 @@ import re
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import ALL_ENERGIES_MODEL
 
 from cfc_dsl.checker import stdlib_energies
 from cfc_dsl.derive import DerivedEnergy, derive_energy, derive_model, symbol
@@ -22,34 +23,6 @@ from cfc_dsl.functions import NUMPY_FUNCTIONS, AbsVal, Relu, Sign, Step
 from codegen.render import render_model
 
 STDLIB = {e.name: e for e in stdlib_energies()}
-
-# A user energy with every built-in function and the kinds of power the language has.
-BUILTINS_ENERGY = """
-energy builtins(u, v; p = 1.5, q = 3) =
-    abs(u - v) + max(u, v) + min(u, v) + relu(u - 0.5)^2 + softplus(u - v) + sigmoid(v)
-    + sqrt(u + 1) + exp(u) + log(v + 2) + tanh(u*v) + sin(u) + cos(v)
-    + u^p + (v + 1)^q + u^3 + u^0.5 + v^-2 + hazard(u - v) + hazard(v, 4)
-"""
-
-# Every standard-library energy once, plus the user energy above.
-ALL_ENERGIES_MODEL = """
-model all_energies
-var x[3] in [0, 1] = 0.3
-var y[3] in [0, 1] = 0.6
-var g in [0, 1] = 0.5
-""" + BUILTINS_ENERGY + """
-factor f_landau[i in 0..3] = landau(x[i]; a = -0.5, b = 1.0, h = 0.1)
-factor f_order[i in 0..3] = order(x[i])
-factor f_gate_local[i in 0..3] = gate_local(y[i])
-factor f_compression[i in 0..3] = compression(x[i]; a = 1, b = 0.5, t = 0.4)
-factor f_quadratic[i in 0..3] = quadratic(x[i], y[i]; w = 0.7)
-factor f_directed_hinge[i in 0..3] = directed_hinge(x[i], y[i])
-factor f_asym_hinge[i in 0..3] = asym_hinge(x[i], y[i]; w = 2, alpha = 0.5, beta = 0.9)
-factor f_margin_hinge[i in 0..3] = margin_hinge(x[i], y[i]; m = 0.1)
-factor f_gate_benefit = gate_benefit(g; w = 1, delta = 0.2)
-factor f_damped = damped_gate_benefit(g; delta = 0.3, p = 2)
-factor f_builtins[i in 0..3] = builtins(x[i], y[i])
-"""
 
 # SymPy constructs that must never appear: no trusted C spelling, or an unevaluated derivative.
 FORBIDDEN = (sp.Heaviside, sp.DiracDelta, sp.Piecewise, sp.Max, sp.Min, sp.Abs, sp.sign,
