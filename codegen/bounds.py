@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sympy as sp
 
 from cfc_dsl.model import Model, Target
-from codegen.ir import param_value
+from codegen.ir import param_loads, param_value
 from codegen.printer import bound_ccode
 
 if TYPE_CHECKING:
@@ -130,12 +130,9 @@ def _view(b: BoundKernel) -> _BoundView:
                 loads.append(f"const double {local} = {side}_{s}[k];")
             else:
                 unused.append(f"{side}_{s}")
-    for p in b.params:
-        local = param_value(p).name
-        if local in used:
-            loads.append(f"const double {local} = P_{p}[k];")
-        else:
-            unused.append(f"P_{p}")
+    params, unused_params = param_loads(b.params, used)
+    loads += params
+    unused += unused_params
     entries = []
     for i, j, e in b.entries:
         target = f"h[{i * k + j}]" if i == j else f"h[{i * k + j}] = h[{j * k + i}]"

@@ -63,6 +63,18 @@ def param_value(param: str) -> sp.Symbol:
     return sp.Symbol(f"p_{param}", real=True)
 
 
+def param_loads(params: tuple[str, ...], used: set[str]) -> tuple[list[str], list[str]]:
+    """Per-instance loads of the parameters an expression reads, and the unused pointers."""
+    loads, unused = [], []
+    for p in params:
+        v = param_value(p).name
+        if v in used:
+            loads.append(f"const double {v} = P_{p}[k];")
+        else:
+            unused.append(f"P_{p}")
+    return loads, unused
+
+
 def _relu_argument(factor: sp.Expr) -> sp.Expr | None:
     base, exp = factor.as_base_exp()
     return base.args[0] if isinstance(base, Relu) and exp.is_positive else None

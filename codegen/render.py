@@ -17,7 +17,7 @@ import sympy as sp
 from cfc_dsl.model import Model, Target
 from codegen.bounds import BoundKernel, lower_bounds
 from codegen.bounds import context as bounds_context
-from codegen.ir import Body, Kernel, KernelModule, param_value, slot_value
+from codegen.ir import Body, Kernel, KernelModule, param_loads, slot_value
 from codegen.printer import ccode
 
 
@@ -84,17 +84,10 @@ def _used_symbols(body: Body) -> set[str]:
 
 def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
     used = _used_symbols(body)
-    loads, unused = [], []
-    for s in kernel.slots:
-        v = slot_value(s).name
-        if v in used:
-            loads.append(f"const double {v} = X[s_{s}[k]];")
-    for p in kernel.params:
-        v = param_value(p).name
-        if v in used:
-            loads.append(f"const double {v} = P_{p}[k];")
-        else:
-            unused.append(f"P_{p}")
+    read = [s for s in kernel.slots if slot_value(s).name in used]
+    loads = [f"const double {slot_value(s).name} = X[s_{s}[k]];" for s in read]
+    params, unused = param_loads(kernel.params, used)
+    loads += params
     grads: list[_Grad] = []
     if gradient:
         for s, g in zip(kernel.slots, body.outputs[1:], strict=False):
@@ -107,11 +100,10 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
     for s in kernel.slots:  # a slot index is used by its load or by its gradient scatter
         if slot_value(s).name not in used and s not in scattered:
             unused.append(f"s_{s}")
-    if not any(line.startswith("const double v_") for line in loads):
+    if not read:
         unused.append("X")
     # gathers (read) first, then scatters (write), each in slot order: deterministic text
-    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in kernel.slots
-                if slot_value(s).name in used]
+    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in read]
     prefetch += [f"CFC_PREFETCH(&G[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in grads]
     return _Variant(name, gradient, tuple(loads), tuple(sorted(set(unused))),
                     tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
