@@ -31,12 +31,12 @@ TARGET_STARTUP = 4.0  # x the start-up of `python -c "import numpy, cffi"`
 
 
 def cfc_command() -> list[str]:
-    """The installed `cfc` script next to this interpreter, else `python -m cfc_dsl.cli`."""
+    """The installed `cfc` script next to this interpreter, else `python -m cfc_dsl.cli.main`."""
     script = Path(sys.executable).parent / "cfc"
     if script.exists():
         return [str(script)]
     found = shutil.which("cfc")
-    return [found] if found else [sys.executable, "-m", "cfc_dsl.cli"]
+    return [found] if found else [sys.executable, "-m", "cfc_dsl.cli.main"]
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:

@@ -38,8 +38,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import cfc_dsl  # noqa: E402
-from runtime.backends import CBackend  # noqa: E402
-from runtime.cuda_backend import CudaBackend  # noqa: E402
+from cfc_dsl.runtime.backends.cuda import CudaBackend  # noqa: E402
+from cfc_dsl.runtime.backends.native import CBackend  # noqa: E402
 
 MODEL = """\
 model gpu_throughput

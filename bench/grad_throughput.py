@@ -15,7 +15,7 @@ One energy+gradient evaluation is timed for
   * cfc C (raw):   the three generated kernels called directly through cffi into a reused,
                    zeroed gradient buffer (what the kernels cost without the Python wrapper);
   * hand C:        a straightforward single-pass C function written below, compiled in this
-                   run with cffi and the same flags as `runtime.toolchain.C_FLAGS`;
+                   run with cffi and the same flags as `cfc_dsl.runtime.build.toolchain.C_FLAGS`;
   * NumPy:         vectorised gathers and one `np.bincount` scatter.
 
 All three must agree (energy and gradient to 1e-9 relative) before anything is timed.
@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import cfc_dsl  # noqa: E402
-from runtime.toolchain import C_FLAGS, toolchain  # noqa: E402
+from cfc_dsl.runtime.build.toolchain import C_FLAGS, toolchain  # noqa: E402
 
 A, B = -0.5, 1.0  # Landau coefficients (scalars: the same for every variable)
 TARGET_HAND = 1.25  # generated C within 1.25x of hand-written C, at every N

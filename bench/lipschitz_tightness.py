@@ -119,7 +119,7 @@ def fd_hessian(problem, x: np.ndarray, h: float = 1e-6) -> np.ndarray:  # type: 
 
 
 def global_rows(points: int, seed: int) -> list[str]:
-    from runtime.lipschitz_global import global_lipschitz
+    from cfc_dsl.runtime.lipschitz import global_lipschitz
 
     rows = []
     for path in sorted(EXAMPLES.glob("*.cfc")):

@@ -4,22 +4,33 @@
     model = cfc.load("chain.cfc")
     problem = model.compile().bind(sizes={"N": 1000})
     result = problem.relax()
+
+Errors are `cfc.CfcError`; catch a stage's errors with its subclass (`CfcSyntaxError`,
+`CfcCheckError`, `CfcBindError`, `CfcArgumentError`, `CfcNumericError`, `CfcEnvironmentError`).
 """
 
+from cfc_dsl.api import Model, load, loads
+from cfc_dsl.diagnostics import (
+    CfcArgumentError,
+    CfcBindError,
+    CfcCheckError,
+    CfcEnvironmentError,
+    CfcError,
+    CfcNumericError,
+    CfcSyntaxError,
+)
 from cfc_dsl.version import __version__
 
-__all__ = ["__version__", "load", "loads"]
-
-
-def load(path: str):  # type: ignore[no-untyped-def]
-    """Parse and check a .cfc file; returns a `Model` ready to `.compile()`."""
-    from cfc_dsl.frontend import load_file
-
-    return load_file(path)
-
-
-def loads(text: str, name: str = "<string>"):  # type: ignore[no-untyped-def]
-    """Parse and check .cfc source text."""
-    from cfc_dsl.frontend import load_source
-
-    return load_source(text, name)
+__all__ = [
+    "CfcArgumentError",
+    "CfcBindError",
+    "CfcCheckError",
+    "CfcEnvironmentError",
+    "CfcError",
+    "CfcNumericError",
+    "CfcSyntaxError",
+    "Model",
+    "__version__",
+    "load",
+    "loads",
+]

@@ -72,7 +72,17 @@ class Diagnostic:
 
 
 class CfcError(Exception):
-    """A user-facing error. `kind` decides the exit code (2 for user input, 3 for environment)."""
+    """A user-facing error. `kind` decides the exit code (2 for user input, 3 for environment).
+
+    `CfcError(kind, ...)` builds the subclass for that kind (`CfcSyntaxError`, `CfcBindError`,
+    ...), so a caller can catch one stage's errors while every raise site names only the kind.
+    `str(err)` is the located message with its caret and hint, as the CLI prints it.
+    """
+
+    def __new__(cls, kind: ErrorKind, *args: object, **kwargs: object) -> CfcError:
+        if cls is CfcError:
+            cls = _BY_KIND.get(kind, CfcError)
+        return super().__new__(cls)
 
     def __init__(self, kind: ErrorKind, message: str, span: Span | None = None, hint: str = ""):
         super().__init__(message)
@@ -87,6 +97,51 @@ class CfcError(Exception):
 
     def render(self) -> str:
         return render(Severity.ERROR, self.message, self.span, self.hint)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]  # picklable across processes
+        return (CfcError, (self.kind, self.message, self.span, self.hint))
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython/Jupyter show this instead of a Python traceback."""
+        return self.render().splitlines()
+
+
+class CfcSyntaxError(CfcError):
+    """The text is not a .cfc program (parse stage)."""
+
+
+class CfcCheckError(CfcError):
+    """A well-formed program that does not make sense: an unknown name, a bad call (check)."""
+
+
+class CfcBindError(CfcError):
+    """Sizes, parameters or data that do not fit the model (bind stage, data files)."""
+
+
+class CfcArgumentError(CfcError):
+    """A bad command-line or API argument: an unknown option, a missing file."""
+
+
+class CfcNumericError(CfcError):
+    """A NaN or Inf in the energy or gradient, named by family and instance."""
+
+
+class CfcEnvironmentError(CfcError):
+    """Something missing from the machine (no compiler, a failed build); exit code 3."""
+
+
+_BY_KIND: dict[ErrorKind, type[CfcError]] = {
+    ErrorKind.SYNTAX: CfcSyntaxError,
+    ErrorKind.SEMANTIC: CfcCheckError,
+    ErrorKind.BIND: CfcBindError,
+    ErrorKind.DATA: CfcBindError,
+    ErrorKind.ARGUMENT: CfcArgumentError,
+    ErrorKind.NUMERIC: CfcNumericError,
+    ErrorKind.ENVIRONMENT: CfcEnvironmentError,
+}
 
 
 TAB_WIDTH = 8

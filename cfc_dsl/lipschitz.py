@@ -3,13 +3,13 @@
 Per energy, after derive: each bound is a SymPy expression in the parameters and the box
 symbols lo_<slot>, hi_<slot>, from interval arithmetic over the Hessian's expression tree (for
 polynomial entries, an exact max at evaluation time). Solvers turn it into a safe step size.
-The numeric evaluation (`evaluate_bound`) lives in cfc_dsl/lipschitz_numeric.py.
+The value (`HessianBound`) and its numeric evaluation (`evaluate_bound`) live in
+cfc_dsl/lipschitz_numeric.py.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import sympy as sp
@@ -17,7 +17,7 @@ from sympy.printing.str import StrPrinter
 
 from cfc_dsl.derive import DerivedEnergy
 from cfc_dsl.functions import AbsVal, Relu, Sigmoid, Sign, Softplus, Step
-from cfc_dsl.lipschitz_numeric import _poly_plan, _univariate_max_abs, evaluate_bound
+from cfc_dsl.lipschitz_numeric import HessianBound, evaluate_bound, poly_plan, univariate_max_abs
 
 _JUMPS = (Step, Sign, sp.sign, sp.Heaviside)            # they jump where their argument is 0
 _INCREASING = (sp.exp, sp.tanh, sp.atan, Sigmoid, Softplus, Relu) + _JUMPS
@@ -25,29 +25,6 @@ _POSITIVE = (sp.exp, Sigmoid, Softplus)
 _NONNEG = _POSITIVE + (Relu, Step, sp.Heaviside, AbsVal, sp.Abs)
 _DSL_NAMES = {"Relu": "relu", "AbsVal": "abs", "Abs": "abs", "Step": "step", "Sign": "sign",
               "Sigmoid": "sigmoid", "Softplus": "softplus"}
-
-
-@dataclass(frozen=True)
-class HessianBound:
-    """Per energy: `entries[i][j]` >= |H_ij| on the box [lower, upper], as a SymPy expression.
-
-    `lipschitz` is a static verdict, valid for every parameter value and box: False when the
-    gradient jumps (a relu/abs kink not smoothed by a factor vanishing there) or the curvature
-    is unbounded near some point (log, sqrt, 1/g, g^p with a parameter exponent). The entries
-    stay sound even then: they are +oo exactly where such a jump or singularity may lie in the
-    box, so a finite `evaluate_bound` value is always a valid bound.
-    """
-
-    energy: str
-    slots: tuple[str, ...]
-    params: tuple[str, ...]
-    lipschitz: bool
-    reason: str
-    entries: tuple[tuple[sp.Expr, ...], ...]
-    lower: tuple[sp.Symbol, ...]
-    upper: tuple[sp.Symbol, ...]
-    method: tuple[tuple[str, ...], ...]
-    hessian: tuple[tuple[sp.Expr, ...], ...] = field(default=(), repr=False)   # the exact H
 
 
 class _Iv(NamedTuple):
@@ -90,7 +67,7 @@ def hessian_bound(energy: DerivedEnergy) -> HessianBound:
                     if slots[b] in node.args[0].free_symbols]
         if crossing:
             bound = sp.Piecewise((sp.oo, sp.Or(*crossing)), (bound, True))
-        elif _poly_plan(hess[i][j], slots) is not None:
+        elif poly_plan(hess[i][j], slots) is not None:
             method[i][j] = method[j][i] = "polynomial"
         entries[i][j] = entries[j][i] = bound
     reason = _jump_reason(energy, jumps) or _singular_reason(energy)
@@ -333,5 +310,5 @@ def bound_formula(bound: HessianBound) -> list[str]:
             for i, a in enumerate(bound.slots) for j, b in enumerate(bound.slots)]
 
 
-__all__ = ["HessianBound", "_univariate_max_abs", "bound_formula", "evaluate_bound",
+__all__ = ["HessianBound", "univariate_max_abs", "bound_formula", "evaluate_bound",
            "hessian_bound"]

@@ -8,19 +8,39 @@ Kept apart from cfc_dsl/lipschitz.py, which derives the formulas.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 
 from cfc_dsl.functions import NUMPY_FUNCTIONS
 
-if TYPE_CHECKING:
-    from cfc_dsl.lipschitz import HessianBound
+
+@dataclass(frozen=True)
+class HessianBound:
+    """Per energy: `entries[i][j]` >= |H_ij| on the box [lower, upper], as a SymPy expression.
+
+    `lipschitz` is a static verdict, valid for every parameter value and box: False when the
+    gradient jumps (a relu/abs kink not smoothed by a factor vanishing there) or the curvature
+    is unbounded near some point (log, sqrt, 1/g, g^p with a parameter exponent). The entries
+    stay sound even then: they are +oo exactly where such a jump or singularity may lie in the
+    box, so a finite `evaluate_bound` value is always a valid bound.
+    """
+
+    energy: str
+    slots: tuple[str, ...]
+    params: tuple[str, ...]
+    lipschitz: bool
+    reason: str
+    entries: tuple[tuple[sp.Expr, ...], ...]
+    lower: tuple[sp.Symbol, ...]
+    upper: tuple[sp.Symbol, ...]
+    method: tuple[tuple[str, ...], ...]
+    hessian: tuple[tuple[sp.Expr, ...], ...] = field(default=(), repr=False)   # the exact H
 
 
-def _poly_plan(h: sp.Expr, slots: tuple[sp.Symbol, ...]) -> tuple[sp.Symbol, ...] | None:
+def poly_plan(h: sp.Expr, slots: tuple[sp.Symbol, ...]) -> tuple[sp.Symbol, ...] | None:
     """The slots of a polynomial entry we can maximise exactly: univariate or multi-affine."""
     used = tuple(s for s in slots if s in h.free_symbols)
     if not used or not h.is_polynomial(*used):
@@ -41,7 +61,7 @@ def _compiled(bound: HessianBound) -> tuple[list[str], dict[tuple[int, int], tup
     out: dict[tuple[int, int], tuple] = {}
     for i, j in itertools.combinations_with_replacement(range(len(slots)), 2):
         entry, h = bound.entries[i][j], bound.hessian[i][j]
-        plan = _poly_plan(h, slots) if bound.method[i][j] == "polynomial" else None
+        plan = poly_plan(h, slots) if bound.method[i][j] == "polynomial" else None
         if plan is not None:
             used |= h.free_symbols
             monos, coeffs = zip(*sp.Poly(h, *plan).terms(), strict=True)
@@ -104,7 +124,7 @@ def _poly_max_abs(c: np.ndarray, monos: np.ndarray, lo: list[np.ndarray],
     if len(lo) == 1:
         dense = np.zeros((c.shape[1], monos.max() + 1))
         dense[:, monos[:, 0]] = c.T
-        return _univariate_max_abs(dense, lo[0], hi[0]) + 1e-10 * scale
+        return univariate_max_abs(dense, lo[0], hi[0]) + 1e-10 * scale
     best = np.zeros(c.shape[1])
     for corner in itertools.product(*zip(lo, hi, strict=True)):
         val = sum(ca * np.prod([x**d for x, d in zip(corner, m, strict=True)], axis=0)
@@ -113,7 +133,7 @@ def _poly_max_abs(c: np.ndarray, monos: np.ndarray, lo: list[np.ndarray],
     return best + 1e-10 * scale
 
 
-def _univariate_max_abs(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def univariate_max_abs(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """max |p| on [a, b] per row, coefficients lowest first.
 
     Shifts to t in [-1, 1] and drops negligible leading terms (their size D comes back twice:

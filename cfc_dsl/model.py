@@ -131,21 +131,8 @@ class Model:
     energies: tuple[EnergySpec, ...]  # every energy the model can see, stdlib first
     families: tuple[FactorFamily, ...]
 
-    def compile(self, target: str = "c", backend: str = "auto"):  # type: ignore[no-untyped-def]
-        """Build (or fetch from the cache) the kernels; returns a `CompiledModel` to `.bind()`."""
-        from runtime.backends import BackendKind
-        from runtime.problem import compile_model
-
-        return compile_model(self, Target(target), BackendKind(backend))
-
     def energy(self, name: str) -> EnergySpec:
         return next(e for e in self.energies if e.name == name)
-
-    def _repr_svg_(self) -> str | None:
-        """Jupyter shows a model as its plate-notation factor graph (needs graphviz's dot)."""
-        from runtime.figure import repr_svg
-
-        return repr_svg(self)
 
     @property
     def used_energies(self) -> tuple[EnergySpec, ...]:
@@ -205,7 +192,7 @@ def walk(expr: ast.Expr):  # type: ignore[no-untyped-def]
             yield from walk(arg.value)
 
 
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4,
+PRECEDENCE = {"or": 1, "and": 2, "not": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4,
                "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "^": 8}
 
 
@@ -224,12 +211,12 @@ def format_expr(expr: ast.Expr, parent: int = 0) -> str:
         inner = slots + ("; " + params if expr.has_separator else "")
         return f"{expr.name}({inner})"
     if isinstance(expr, ast.Unary):
-        prec = _PRECEDENCE["neg" if expr.op == "-" else "not"]
+        prec = PRECEDENCE["neg" if expr.op == "-" else "not"]
         sep = " " if expr.op == "not" else ""
         text = f"{expr.op}{sep}{format_expr(expr.operand, prec)}"
         return f"({text})" if prec < parent else text
     assert isinstance(expr, ast.Binary)
-    prec = _PRECEDENCE[expr.op]
+    prec = PRECEDENCE[expr.op]
     if expr.op == "^":
         text = f"{format_expr(expr.left, prec + 1)}^{format_expr(expr.right, prec)}"
     else:

@@ -8,7 +8,7 @@ TikZ. Greek parameter names become letters (``delta`` -> Δ, ``eta`` -> η).
 from __future__ import annotations
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.model import _PRECEDENCE
+from cfc_dsl.model import PRECEDENCE
 
 GREEK = {
     "alpha": ("α", r"\alpha"), "beta": ("β", r"\beta"), "gamma": ("γ", r"\gamma"),
@@ -78,11 +78,11 @@ def unicode_expr(expr: ast.Expr, parent: int = 0) -> str:
                   for a in expr.param_args]
         return f"{expr.name}({', '.join(args)}{'; ' + ', '.join(params) if params else ''})"
     if isinstance(expr, ast.Unary):
-        prec = _PRECEDENCE["neg" if expr.op == "-" else "not"]
+        prec = PRECEDENCE["neg" if expr.op == "-" else "not"]
         text = ("−" if expr.op == "-" else "¬") + unicode_expr(expr.operand, prec)
         return f"({text})" if prec < parent else text
     assert isinstance(expr, ast.Binary)
-    prec = _PRECEDENCE[expr.op]
+    prec = PRECEDENCE[expr.op]
     if expr.op == "^":
         base = unicode_expr(expr.left, prec + 1)
         power = unicode_expr(expr.right, prec)
@@ -115,11 +115,11 @@ def latex_expr(expr: ast.Expr, parent: int = 0) -> str:
         inner = ", ".join(args) + ("; " + ", ".join(params) if params else "")
         return rf"{name}({inner})"
     if isinstance(expr, ast.Unary):
-        prec = _PRECEDENCE["neg" if expr.op == "-" else "not"]
+        prec = PRECEDENCE["neg" if expr.op == "-" else "not"]
         text = ("-" if expr.op == "-" else r"\lnot ") + latex_expr(expr.operand, prec)
         return f"({text})" if prec < parent else text
     assert isinstance(expr, ast.Binary)
-    prec = _PRECEDENCE[expr.op]
+    prec = PRECEDENCE[expr.op]
     if expr.op == "^":
         text = f"{latex_expr(expr.left, prec + 1)}^{{{latex_expr(expr.right)}}}"
     elif expr.op == "/":

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
+from cfc_dsl.codegen.ir import param_loads, param_value
+from cfc_dsl.codegen.printer import bound_ccode
 from cfc_dsl.model import Model, Target
-from codegen.ir import param_loads, param_value
-from codegen.printer import bound_ccode
 
 if TYPE_CHECKING:
     from cfc_dsl.derive import DerivedEnergy

@@ -14,11 +14,11 @@ from importlib import resources
 import jinja2
 import sympy as sp
 
+from cfc_dsl.codegen.bounds import BoundKernel, lower_bounds
+from cfc_dsl.codegen.bounds import context as bounds_context
+from cfc_dsl.codegen.ir import Body, Kernel, KernelModule, param_loads, slot_value
+from cfc_dsl.codegen.printer import ccode
 from cfc_dsl.model import Model, Target
-from codegen.bounds import BoundKernel, lower_bounds
-from codegen.bounds import context as bounds_context
-from codegen.ir import Body, Kernel, KernelModule, param_loads, slot_value
-from codegen.printer import ccode
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class _KernelView:
 
 
 def environment() -> jinja2.Environment:
-    folder = resources.files("codegen.templates")
+    folder = resources.files("cfc_dsl.templates")
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text("utf-8")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -137,9 +137,9 @@ def render(module: KernelModule, target: Target = Target.C, model: Model | None 
 
 
 def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
+    from cfc_dsl.codegen.ir import lower_module
     from cfc_dsl.derive import derive_model
     from cfc_dsl.version import __version__
-    from codegen.ir import lower_module
 
     derived = derive_model(model)
     module = lower_module(model.name, __version__, derived)

@@ -16,12 +16,12 @@ import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
-from runtime.backends import Backend, BackendKind, CBackend, PythonBackend
-from runtime.bind import BoundModel, DataInput, Setting, bind
-from runtime.build import BuildInfo, CompiledKernels, build
-from runtime.data import PointValues
-from runtime.solvers import SOLVERS, SolveOptions, SolveResult
-from runtime.toolchain import find_compiler
+from cfc_dsl.runtime.backends.native import Backend, BackendKind, CBackend, PythonBackend
+from cfc_dsl.runtime.bind.data import PointValues
+from cfc_dsl.runtime.bind.tables import BoundModel, DataInput, Setting, bind
+from cfc_dsl.runtime.build.pipeline import BuildInfo, CompiledKernels, build
+from cfc_dsl.runtime.build.toolchain import find_compiler
+from cfc_dsl.runtime.solvers.base import SOLVERS, SolveOptions, SolveResult
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class CompiledModel:
     kernels: CompiledKernels | None  # None: the Python reference backend is used
     notice: str = ""  # said once to the user, e.g. why the Python backend is in use
     cuda: bool = False  # `kernels` were built by nvcc and run on the GPU
+
+    def __repr__(self) -> str:
+        cache = "" if self.info is None else (", cache hit" if self.info.cache_hit else ", built")
+        return f"<cfc.CompiledModel {self.model.name!r}: backend {self.backend_kind.value}{cache}>"
 
     @property
     def backend_kind(self) -> BackendKind:
@@ -64,7 +68,7 @@ def compile_model(model: Model, target: Target = Target.C,
                   backend: BackendKind = BackendKind.AUTO) -> CompiledModel:
     """Build (or fetch) the kernels. AUTO falls back to Python when no compiler exists."""
     if backend is BackendKind.CUDA or (backend is BackendKind.AUTO and target is Target.CUDA):
-        from runtime.cuda_backend import build_cuda
+        from cfc_dsl.runtime.build.cuda import build_cuda
 
         return CompiledModel(model, build_cuda(model), cuda=True)
     if backend is BackendKind.PYTHON:
@@ -88,6 +92,10 @@ class Relaxation:
 
     problem: Problem
     result: SolveResult
+
+    def __repr__(self) -> str:
+        return (f"<cfc.Relaxation {self.problem.model.name!r}: energy {self.energy:.6g} after "
+                f"{self.steps} steps, {self.reason}>")
 
     @property
     def x(self) -> np.ndarray:
@@ -131,7 +139,7 @@ class Relaxation:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a relaxation as the factor graph coloured by the relaxed values."""
-        from runtime.figure import repr_svg
+        from cfc_dsl.runtime.figures.output import repr_svg
 
         return repr_svg(self.problem.model, self.problem.bound, self.values)
 
@@ -144,7 +152,7 @@ class Problem:
         self.bound = bound
         self.backend: Backend
         if compiled.cuda and compiled.kernels:
-            from runtime.cuda_backend import CudaBackend
+            from cfc_dsl.runtime.backends.cuda import CudaBackend
 
             self.backend = CudaBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
         else:
@@ -155,9 +163,18 @@ class Problem:
         self.family_names = tuple(t.name for t in bound.families)
         self._reference: PythonBackend | None = None
 
+    def __repr__(self) -> str:
+        factors = sum(t.size for t in self.bound.families)
+        return (f"<cfc.Problem {self.model.name!r}: {self.bound.n} variables, {factors} factors, "
+                f"backend {self.backend.kind.value}>")
+
     @property
     def model(self) -> Model:
         return self.bound.model
+
+    @property
+    def kernels(self) -> CompiledKernels | None:
+        return self.compiled.kernels
 
     def point(self, x: np.ndarray | Mapping[str, Any] | None) -> np.ndarray:
         if x is None:
@@ -195,7 +212,7 @@ class Problem:
         if solver not in SOLVERS:
             raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{solver}'", None,
                            f"available solvers: {', '.join(sorted(SOLVERS))}")
-        from runtime.lipschitz_global import solver_options
+        from cfc_dsl.runtime.lipschitz import solver_options
 
         options = solver_options(self, solver, options)  # L for `certified`, a cap for `pgd`
         opts = SolveOptions(max_steps=max_steps, tol=tol, **options)
@@ -240,13 +257,13 @@ class Problem:
         return np.broadcast_to(np.asarray(values, float), (table.size,))
 
     def to_networkx(self):  # type: ignore[no-untyped-def]
-        from runtime.graph import to_networkx
+        from cfc_dsl.runtime.graph.bipartite import to_networkx
 
         return to_networkx(self.bound)
 
     def _repr_svg_(self) -> str | None:
         """Jupyter shows a bound problem as its expanded factor graph (plate notation when it
         has more than 2,000 nodes); None without graphviz's dot."""
-        from runtime.figure import repr_svg
+        from cfc_dsl.runtime.figures.output import repr_svg
 
         return repr_svg(self.model, self.bound)

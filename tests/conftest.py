@@ -51,7 +51,7 @@ def run_cfc(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env.pop("CFC_DEBUG", None)
     if env:
         full_env.update(env)
-    return subprocess.run([sys.executable, "-m", "cfc_dsl.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cfc_dsl.cli.main", *args], capture_output=True,
                           text=True, env=full_env, cwd=cwd or ROOT, timeout=600)
 
 

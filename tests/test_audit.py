@@ -10,9 +10,9 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
-from conftest import EXAMPLES, run_cfc
 
-from cfc_dsl.cli import main
+from cfc_dsl.cli.main import main
+from conftest import EXAMPLES, run_cfc
 
 BASELINE = EXAMPLES / "seed_baseline.cfc"
 
@@ -183,7 +183,7 @@ def test_a_wrong_kernel_fails_naming_the_family(tmp_path: Path, monkeypatch: pyt
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Corrupt one gradient coefficient of `quadratic` in the rendered C, build it through the
     normal path into a fresh cache, and `cfc check` must fail naming the family that uses it."""
-    import codegen.render as render
+    import cfc_dsl.codegen.render as render
 
     original = render.render_model
 
@@ -237,8 +237,8 @@ def test_kink_points_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_kink_points_lie_on_the_kinks() -> None:
     import cfc_dsl as cfc
     from cfc_dsl.derive import derive_model
-    from runtime.audit import AuditOptions, Oracle, PointSampler, kink_arguments
-    from runtime.bind import bind
+    from cfc_dsl.runtime.audit.gradients import AuditOptions, Oracle, PointSampler, kink_arguments
+    from cfc_dsl.runtime.bind.tables import bind
 
     model = cfc.loads(KINKS, "kinks.cfc")
     bound = bind(model)

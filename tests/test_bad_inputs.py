@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, check_golden, run_cfc
 
 BAD = ROOT / "tests" / "bad"

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import cffi
 import pytest
-from conftest import EXAMPLES, ROOT, run_cfc
 
-import runtime.build
+import cfc_dsl.runtime.build.pipeline
+from cfc_dsl.codegen.render import render_model
 from cfc_dsl.frontend import load_file, load_source
 from cfc_dsl.model import Target
-from codegen.render import render_model
-from runtime import cache
-from runtime.build import build, cache_key
-from runtime.toolchain import C_FLAGS, Toolchain, find_compiler
+from cfc_dsl.runtime.build import cache
+from cfc_dsl.runtime.build.pipeline import build, cache_key
+from cfc_dsl.runtime.build.toolchain import C_FLAGS, Toolchain, find_compiler
+from conftest import EXAMPLES, ROOT, run_cfc
 
 needs_cc = pytest.mark.skipif(find_compiler() is None,
                               reason="no C compiler found (install gcc or set CC)")
@@ -110,7 +110,7 @@ def test_every_key_field_changes_the_digest() -> None:
 
 
 def test_build_key_uses_every_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`runtime.build.cache_key` fills each field from the thing it names."""
+    """`cfc_dsl.runtime.build.pipeline.cache_key` fills each field from the thing it names."""
     model = load_file(CHAIN)
     base = cache_key(model, Target.C, FAKE_TC)
     assert base.source_digest == model.kernel_spec_digest()
@@ -125,7 +125,7 @@ def test_build_key_uses_every_input(monkeypatch: pytest.MonkeyPatch) -> None:
         tc = dataclasses.replace(FAKE_TC, **{field: value})
         digests.add(cache_key(model, Target.C, tc).digest())
     digests.add(cache_key(model, Target.CUDA, FAKE_TC).digest())
-    monkeypatch.setattr(runtime.build, "__version__", "99.0.0")
+    monkeypatch.setattr(cfc_dsl.runtime.build.pipeline, "__version__", "99.0.0")
     digests.add(cache_key(model, Target.C, FAKE_TC).digest())
     monkeypatch.undo()
     monkeypatch.setattr(cache, "CACHE_SCHEMA", cache.CACHE_SCHEMA + 1)
@@ -211,7 +211,7 @@ def test_example_sizes_do_not_change_the_key() -> None:
 _RUN_WITHOUT_SYMPY = textwrap.dedent("""
     import io, json, sys
     from contextlib import redirect_stdout
-    from cfc_dsl.cli import main
+    from cfc_dsl.cli.main import main
     out = io.StringIO()
     with redirect_stdout(out):
         rc = main(["run", "examples/chain.cfc", "--json"])
@@ -239,7 +239,7 @@ _RACER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
     from cfc_dsl.frontend import load_source
-    from runtime.build import build
+    from cfc_dsl.runtime.build.pipeline import build
     text, sync, i = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     model = load_source(text, "race.cfc")
     (sync / f"ready-{i}").touch()

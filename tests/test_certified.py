@@ -19,19 +19,19 @@ import numpy as np
 import polars as pl
 import pytest
 import sympy as sp
-from conftest import EXAMPLES, ROOT, run_cfc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cfc_dsl as cfc
 from cfc_dsl.checker import stdlib_energies
+from cfc_dsl.codegen.render import render_model
 from cfc_dsl.derive import derive_energy
 from cfc_dsl.functions import NUMPY_FUNCTIONS
 from cfc_dsl.lipschitz import evaluate_bound, hessian_bound
-from codegen.render import render_model
-from runtime.lipschitz_global import global_lipschitz, instance_bounds, lipschitz_report
-from runtime.solvers import StopReason
-from runtime.toolchain import find_compiler
+from cfc_dsl.runtime.build.toolchain import find_compiler
+from cfc_dsl.runtime.lipschitz import global_lipschitz, instance_bounds, lipschitz_report
+from cfc_dsl.runtime.solvers.base import StopReason
+from conftest import EXAMPLES, ROOT, run_cfc
 
 pytestmark = pytest.mark.skipif(find_compiler() is None, reason="no C compiler found")
 
@@ -385,7 +385,7 @@ def test_run_json_and_trace_of_certified(tmp_path: Path) -> None:
 _CERTIFIED_HIT = textwrap.dedent("""
     import io, json, sys
     from contextlib import redirect_stdout
-    from cfc_dsl.cli import main
+    from cfc_dsl.cli.main import main
     out = io.StringIO()
     with redirect_stdout(out):
         rc = main(["run", "examples/chain.cfc", "--solver", "certified", "--json"])

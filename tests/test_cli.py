@@ -7,9 +7,9 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from conftest import EXAMPLES, run_cfc
 
 import cfc_dsl as cfc
+from conftest import EXAMPLES, run_cfc
 
 CHAIN = str(EXAMPLES / "chain.cfc")
 RUN_KEYS = {"model", "energy", "energy_initial", "families", "steps", "converged", "reason",
@@ -174,7 +174,9 @@ def test_compile_emits_files_and_protects_user_files(tmp_path) -> None:  # type:
 
 
 def test_compile_twice_into_the_same_out_dir(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from cfc_dsl.cli import main  # in-process: the same command line, without a new interpreter
+    from cfc_dsl.cli.main import (
+        main,  # in-process: the same command line, without a new interpreter
+    )
 
     args = ["compile", CHAIN, "--out-dir", str(tmp_path / "gen"), "--emit", "c,h,ir,sympy"]
     assert main(args) == 0

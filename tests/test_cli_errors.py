@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from conftest import EXAMPLES, run_cfc
 
 CHAIN = str(EXAMPLES / "chain.cfc")
@@ -252,8 +253,8 @@ def _point(tmp_path: Path, values: dict[str, float]) -> Path:
 # ---------------------------------------------------------------- memory
 def test_memory_budget_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch) -> None:
     import cfc_dsl as cfc
+    import cfc_dsl.runtime.bind.tables as bind_module
     from cfc_dsl.diagnostics import CfcError
-    from runtime import bind as bind_module
 
     model = cfc.load(CHAIN)
     with pytest.raises(CfcError, match="needs about .* of memory"):

@@ -19,15 +19,15 @@ from pathlib import Path
 import cffi
 import pytest
 import sympy as sp
-from conftest import ALL_ENERGIES_MODEL, EXAMPLES, GOLDEN, ROOT, check_golden
 
+from cfc_dsl.codegen.printer import ccode
+from cfc_dsl.codegen.render import RenderedSource, render_model
 from cfc_dsl.frontend import load_file, load_source
 from cfc_dsl.functions import AbsVal, Relu, Sigmoid, Sign, Softplus, Step
+from cfc_dsl.runtime.build.pipeline import strict_compile_check
+from cfc_dsl.runtime.build.toolchain import find_compiler
 from cfc_dsl.version import __version__
-from codegen.printer import ccode
-from codegen.render import RenderedSource, render_model
-from runtime.build import strict_compile_check
-from runtime.toolchain import find_compiler
+from conftest import ALL_ENERGIES_MODEL, EXAMPLES, GOLDEN, ROOT, check_golden
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.cfc"))
 EXAMPLE_IDS = [p.stem for p in EXAMPLE_FILES]

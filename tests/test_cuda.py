@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, GOLDEN, ROOT, check_golden, run_cfc
 
 import cfc_dsl as cfc
+import cfc_dsl.runtime.build.cuda as cuda_backend
+from cfc_dsl.codegen.render import render_model
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
-from codegen.render import render_model
-from runtime import cuda_backend
-from runtime.backends import BackendKind, PythonBackend
+from cfc_dsl.runtime.backends.native import BackendKind, PythonBackend
+from conftest import EXAMPLES, GOLDEN, ROOT, check_golden, run_cfc
 
 GOLDEN_MODELS = ("chain", "sequence_redemption")
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.cfc"))
@@ -111,7 +111,7 @@ def test_cuda_render_is_deterministic() -> None:
     path = EXAMPLES / "sequence_redemption.cfc"
     first = cuda_source(path)
     assert cuda_source(path) == first
-    code = ("import sys, cfc_dsl; from codegen.render import render_model; from cfc_dsl.model "
+    code = ("import sys, cfc_dsl; from cfc_dsl.codegen.render import render_model; from cfc_dsl.model "
             "import Target; sys.stdout.write(render_model(cfc_dsl.load(sys.argv[1]), "
             "Target.CUDA).source)")
     for seed in ("0", "12345"):

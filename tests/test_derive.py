@@ -14,13 +14,13 @@ import re
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import ALL_ENERGIES_MODEL
 
 from cfc_dsl.checker import stdlib_energies
+from cfc_dsl.codegen.render import render_model
 from cfc_dsl.derive import DerivedEnergy, derive_energy, derive_model, symbol
 from cfc_dsl.frontend import load_source
 from cfc_dsl.functions import NUMPY_FUNCTIONS, AbsVal, Relu, Sign, Step
-from codegen.render import render_model
+from conftest import ALL_ENERGIES_MODEL
 
 STDLIB = {e.name: e for e in stdlib_energies()}
 

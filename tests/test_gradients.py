@@ -13,7 +13,7 @@ import pytest
 from test_parity import STDLIB_CASES, stdlib_data, stdlib_source
 
 import cfc_dsl as cfc
-from runtime.backends import BackendKind
+from cfc_dsl.runtime.backends.native import BackendKind
 
 RTOL = 1e-6
 H = 1e-5  # central-difference step

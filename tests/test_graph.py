@@ -14,26 +14,26 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from conftest import EXAMPLES, GOLDEN, check_golden, run_cfc
 
 import cfc_dsl as cfc
-from cfc_dsl.cli import main
+import cfc_dsl.runtime.figures.dot as figure_dot
+from cfc_dsl.cli.main import main
 from cfc_dsl.diagnostics import CfcError
 from cfc_dsl.notation import latex_expr, unicode_element, unicode_expr
-from cfc_dsl.version import __version__
-from runtime import figure_dot
-from runtime.bind import DataInput, Setting, bind
-from runtime.figure import (
+from cfc_dsl.runtime.bind.tables import DataInput, Setting, bind
+from cfc_dsl.runtime.figures.dot import dot_source, render
+from cfc_dsl.runtime.figures.output import write_figure
+from cfc_dsl.runtime.figures.palette import PALETTE, viridis
+from cfc_dsl.runtime.figures.scene import (
     Scene,
     expanded_scene,
     families_scene,
     load_solution,
-    write_figure,
 )
-from runtime.figure_dot import dot_source, render
-from runtime.figure_tikz import tikz_source
-from runtime.graph import to_networkx
-from runtime.palette import PALETTE, viridis
+from cfc_dsl.runtime.figures.tikz import tikz_source
+from cfc_dsl.runtime.graph.bipartite import to_networkx
+from cfc_dsl.version import __version__
+from conftest import EXAMPLES, GOLDEN, check_golden, run_cfc
 
 EXAMPLE_NAMES = ["chain", "grid_percolation", "seed_baseline", "seed_dense",
                  "sequence_redemption"]

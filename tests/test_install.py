@@ -34,7 +34,7 @@ def test_non_editable_install_runs_from_elsewhere(tmp_path: Path) -> None:
     # the target goes first on sys.path, ahead of the checkout's editable install
     code = (f"import sys; sys.path.insert(0, {str(target)!r}); import cfc_dsl, codegen; "
             f"assert cfc_dsl.__file__.startswith({str(target)!r}), cfc_dsl.__file__; "
-            "from cfc_dsl.cli import main; sys.exit(main(['run', 'm.cfc', '--json']))")
+            "from cfc_dsl.cli.main import main; sys.exit(main(['run', 'm.cfc', '--json']))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=elsewhere, env=env, timeout=300)
     assert out.returncode == 0, out.stderr

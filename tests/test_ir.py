@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from cfc_dsl.codegen.ir import fold_relu_step
 from cfc_dsl.functions import NUMPY_FUNCTIONS, Relu, Step
-from codegen.ir import fold_relu_step
 
 u, v, w = sp.symbols("u v w", real=True)
 

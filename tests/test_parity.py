@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES
 
 import cfc_dsl as cfc
-from runtime.backends import BackendKind, PythonBackend
+from cfc_dsl.runtime.backends.native import BackendKind, PythonBackend
+from conftest import EXAMPLES
 
 RTOL = 1e-12
 

@@ -10,14 +10,14 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from conftest import EXAMPLES, run_cfc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cfc_dsl as cfc
 from cfc_dsl.diagnostics import CfcError, ErrorKind
-from runtime.solvers import StopReason
-from runtime.trace import BASE_COLUMNS, Trace, delta_f90
+from cfc_dsl.runtime.observe.trace import BASE_COLUMNS, Trace, delta_f90
+from cfc_dsl.runtime.solvers.base import StopReason
+from conftest import EXAMPLES, run_cfc
 
 # ------------------------------------------------------------------ (a) monotone descent
 # family -> (energy, arity, parameter samplers); unary families act on every variable,
@@ -124,7 +124,7 @@ class _EnergyOnlyDisagrees:
 def test_pgd_accepts_only_on_the_energy_it_records() -> None:
     """Armijo must hold for the energy the trace records (from the energy-and-gradient
     evaluation), not only for the energy-only evaluation: kernels may round differently."""
-    from runtime.solvers import ProjectedGradient, SolveOptions
+    from cfc_dsl.runtime.solvers.base import ProjectedGradient, SolveOptions
 
     result = ProjectedGradient().solve(_EnergyOnlyDisagrees(), np.array([0.9]),
                                        SolveOptions(max_steps=50))

@@ -1,4 +1,4 @@
-"""Graph validation (runtime.validate): each warning and note, its source location, the
+"""Graph validation (cfc_dsl.runtime.graph.validate): each warning and note, its source location, the
 summary, --strict, and the `cfc compile` hook."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from conftest import EXAMPLES, run_cfc
 
 import cfc_dsl as cfc
 from cfc_dsl.diagnostics import CfcError, Severity
-from runtime.bind import DataInput, Setting, bind
-from runtime.graph import to_networkx
-from runtime.validate import check_graph, findings, report_findings, summarize
+from cfc_dsl.runtime.bind.tables import DataInput, Setting, bind
+from cfc_dsl.runtime.graph.bipartite import to_networkx
+from cfc_dsl.runtime.graph.validate import check_graph, findings, report_findings, summarize
+from conftest import EXAMPLES, run_cfc
 
 SHORTCUTS = (DataInput("shortcuts", EXAMPLES / "grid_shortcuts.npy"),)
 
@@ -186,17 +186,17 @@ def test_compile_prints_findings_and_strict_exits_2(tmp_path: Path) -> None:
 
 
 def test_compile_hook_binds_with_set_and_data(capsys: pytest.CaptureFixture[str]) -> None:
-    from cfc_dsl.commands import _print_findings
+    from cfc_dsl.cli.common import print_findings
 
     grid = cfc.load(str(EXAMPLES / "grid_percolation.cfc"))
-    _print_findings(grid, True, argparse.Namespace(set=[], data=[]))
+    print_findings(grid, True, argparse.Namespace(set=[], data=[]))
     err = capsys.readouterr().err
     assert "note: factor-graph checks skipped" in err and "--data shortcuts=PATH" in err
-    _print_findings(grid, True, argparse.Namespace(set=["L=16"],
+    print_findings(grid, True, argparse.Namespace(set=["L=16"],
                                                    data=[f"shortcuts={SHORTCUTS[0].value}"]))
     assert capsys.readouterr().err == ""
     with pytest.raises(CfcError) as err_info:
-        _print_findings(cfc.loads(BAD, "bad.cfc"), False, argparse.Namespace(set=["N=3"], data=[]))
+        print_findings(cfc.loads(BAD, "bad.cfc"), False, argparse.Namespace(set=["N=3"], data=[]))
     assert "unknown name 'N' in --set" in err_info.value.message
 
 

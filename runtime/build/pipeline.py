@@ -25,8 +25,8 @@ import cffi
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
 from cfc_dsl.version import __version__
-from runtime import cache
-from runtime.toolchain import Toolchain, toolchain
+from cfc_dsl.runtime.build import cache
+from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
 
 
 @dataclass(frozen=True)
@@ -48,29 +48,22 @@ class CompiledKernels:
     info: BuildInfo
 
 
-# Everything that turns a kernel spec into source text. Hashing these files (not importing
-# them) keeps a cache hit free of SymPy while still invalidating entries after an upgrade
-# or a local edit of a template.
-_GENERATOR_FILES = (
-    ("cfc_dsl", ("derive.py", "functions.py", "lipschitz.py", "lipschitz_numeric.py",
-                 "stdlib.cfc")),
-    ("codegen", ("ir.py", "printer.py", "render.py", "bounds.py")),
-)
+# Everything that turns a kernel spec into source text: the language (parse, check,
+# derive, bounds), the code generator and its templates. The digest is taken over every
+# source file of those packages, read as bytes, not imported: a cache hit stays free of
+# SymPy, and any edit or upgrade there invalidates the entries it could have changed.
+_GENERATOR_PACKAGES = ("cfc_dsl", "cfc_dsl.codegen", "cfc_dsl.templates")
+_GENERATOR_SUFFIXES = (".py", ".lark", ".cfc", ".j2")
 
 
 @functools.lru_cache(maxsize=1)
 def generator_digest() -> str:
     digest = hashlib.sha256()
-    folders: list[tuple[str, tuple[str, ...]]] = list(_GENERATOR_FILES)
-    templates = resources.files("codegen.templates")
-    folders.append(("codegen.templates", tuple(sorted(
-        p.name for p in templates.iterdir() if p.name.endswith(".j2")))))
-    for package, names in folders:
+    for package in _GENERATOR_PACKAGES:
         root = resources.files(package)
-        for name in names:
-            path = root.joinpath(name)
-            if path.is_file():
-                digest.update(f"{package}/{name}\n".encode())
+        for path in sorted(root.iterdir(), key=lambda p: p.name):
+            if path.is_file() and path.name.endswith(_GENERATOR_SUFFIXES):
+                digest.update(f"{package}/{path.name}\n".encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -117,8 +110,8 @@ def build(model: Model, target: Target = Target.C) -> CompiledKernels:
 
 
 def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) -> dict[str, object]:
-    from codegen.bounds import model_summary
-    from codegen.render import render_model
+    from cfc_dsl.codegen.bounds import model_summary
+    from cfc_dsl.codegen.render import render_model
 
     rendered = render_model(model, Target.C)
     name = module_name(key.digest())
@@ -152,7 +145,7 @@ def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) ->
 
 
 def _compiler_hint(tc: Toolchain) -> str:
-    from runtime.toolchain import compiler_name
+    from cfc_dsl.runtime.build.toolchain import compiler_name
 
     if compiler_name() != "cc":
         return f"CC={compiler_name()!r}"
@@ -218,7 +211,7 @@ def strict_compile_check(source: str) -> str:
     """Compile `source` with -Wall -Wextra -Werror; returns the compiler output ('' if clean)."""
     import subprocess
 
-    from runtime.toolchain import STRICT_FLAGS
+    from cfc_dsl.runtime.build.toolchain import STRICT_FLAGS
 
     tc = toolchain()
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from runtime.trace import Trace, delta_f90
+from cfc_dsl.runtime.observe.trace import Trace, delta_f90
 
 
 class StopReason(Enum):

@@ -2,7 +2,7 @@
 
 `Tally` keeps the running maxima of one reference for one family, `FamilyAudit` one family's
 tallies and point counts, `AuditReport` the whole model. The checks that fill them are in
-`runtime.audit`; the certificate serialises them.
+`cfc_dsl.runtime.audit.gradients`; the certificate serialises them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfc_dsl.derive import DerivedEnergy
-from runtime.bind import FamilyTable
+from cfc_dsl.runtime.bind.tables import FamilyTable
 
 DPS = 60  # digits for every mpmath reference
 RTOL = 1e-12  # |kernel - exact| <= RTOL * scale, scale = max(1, |g|, sum of |terms of g|)

@@ -17,8 +17,15 @@ import numpy as np
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, Diagnostic, ErrorKind, Severity, Span
 from cfc_dsl.model import Model
-from runtime.bind import BoundModel, DataInput, FamilyTable, Setting, bind, expand_ranges
-from runtime.evaluate import Env
+from cfc_dsl.runtime.bind.evaluate import Env
+from cfc_dsl.runtime.bind.tables import (
+    BoundModel,
+    DataInput,
+    FamilyTable,
+    Setting,
+    bind,
+    expand_ranges,
+)
 
 BENEFIT_ENERGIES = ("gate_benefit", "damped_gate_benefit")
 SHOWN = 3  # elements or instances named in one message
@@ -200,7 +207,7 @@ def summarize(bound: BoundModel) -> GraphSummary:
     per_component = tuple(sorted((int(s) for s in sizes if s > 0), reverse=True))
     nodes = bound.n + sum(t.size for t in bound.families)
     # cycle rank E - V + C of the simple bipartite graph (parallel slot edges merged);
-    # it equals len(nx.cycle_basis(G)) for the graph runtime.graph builds, made simple
+    # it equals len(nx.cycle_basis(G)) for the graph cfc_dsl.runtime.graph.bipartite builds, made simple
     edges = sum(int(_distinct_per_instance(t).sum()) for t in bound.families)
     distribution = Counter(int(d) for d in deg)
     return GraphSummary(bound.model.name, dict(bound.sizes), bound.n,

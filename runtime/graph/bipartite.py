@@ -1,7 +1,7 @@
 """Graph stage: a bound model as a bipartite NetworkX graph (variables on one side, factors on
 the other, one edge per argument slot).
 
-Validation (`runtime.validate`) and figures (`runtime.figure`) read the instance tables
+Validation (`cfc_dsl.runtime.graph.validate`) and figures (`cfc_dsl.runtime.figures.scene`) read the instance tables
 directly with NumPy; this graph is the Python API for users who want NetworkX's algorithms:
 ``problem.to_networkx()``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from runtime.bind import BoundModel, FamilyTable
+from cfc_dsl.runtime.bind.tables import BoundModel, FamilyTable
 
 
 def factor_key(table: FamilyTable, instance: int) -> str:

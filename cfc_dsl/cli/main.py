@@ -1,6 +1,6 @@
 """The `cfc` command line: argument parsing, dispatch and the error boundary.
 
-Each subcommand lives in `commands.py`. This module turns every `CfcError` into a
+Each subcommand lives in its own module (`compile.py`, `run.py`, `audit.py`, `graph.py`). This module turns every `CfcError` into a
 rendered message and its exit code (2 user error, 3 environment), and any other exception
 into a short internal-error message; `CFC_DEBUG=1` shows the Python traceback too.
 """
@@ -91,23 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():  # type: ignore[no-untyped-def]
-    """Subcommands that live with their feature (check, graph), registered if present."""
-    out = []
-    for module in ("cfc_dsl.audit_cli", "cfc_dsl.graph_cli"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError:
-            continue
-        out.append(mod.register)
-    return out
+    """Subcommands that live with their feature (check, graph)."""
+    from cfc_dsl.cli import audit, graph
+
+    return [audit.register, graph.register]
+
+
+def _handler(command: str):  # type: ignore[no-untyped-def]
+    from cfc_dsl.cli import compile, run
+
+    return {"compile": compile.cmd_compile, "dump": compile.cmd_dump, "cache": compile.cmd_cache,
+            "run": run.cmd_run, "eval": run.cmd_eval}[command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from cfc_dsl import commands
-
-        handler = getattr(args, "handler", None) or getattr(commands, f"cmd_{args.command}")
+        handler = getattr(args, "handler", None) or _handler(args.command)
         return int(handler(args) or 0)
     except CfcError as err:
         print(err.render(), file=sys.stderr)

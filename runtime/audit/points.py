@@ -2,7 +2,7 @@
 
 `PointSampler` draws, seeded per family, box corners, points on every face, points on each kink
 (a relu/abs argument at 0, bisected to the nearest float) and beside it, and interior points,
-for instances of the family drawn at random; `runtime.audit` checks the kernels there.
+for instances of the family drawn at random; `cfc_dsl.runtime.audit.gradients` checks the kernels there.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from runtime.audit_oracles import Oracle, finite_mpf, mp_call
-from runtime.audit_report import AuditOptions
-from runtime.bind import BoundModel, FamilyTable
+from cfc_dsl.runtime.audit.oracles import Oracle, finite_mpf, mp_call
+from cfc_dsl.runtime.audit.report import AuditOptions
+from cfc_dsl.runtime.bind.tables import BoundModel, FamilyTable
 
 KINK_SIDES = (1e-6, 1e-11)  # approach distances from a kink, relative to the box width
 KINDS = ("corner", "face", "kink", "kink_side", "interior")

@@ -13,14 +13,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from runtime.bind import BoundModel
+from cfc_dsl.runtime.bind.tables import BoundModel
 
 
 class BackendKind(Enum):
     AUTO = "auto"
     C = "c"
     PYTHON = "python"
-    CUDA = "cuda"  # runtime/cuda_backend.py
+    CUDA = "cuda"  # runtime/backends/cuda.py
 
 
 class Backend(Protocol):

@@ -55,16 +55,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.model:
         raise CfcError(ErrorKind.ARGUMENT, "cfc check needs a model file", None,
                        "write e.g. cfc check model.cfc, or cfc check --verify cert.json")
-    from cfc_dsl.commands import parse_data, parse_settings
+    from cfc_dsl.cli.common import parse_data, parse_settings
     from cfc_dsl.frontend import load_file
-    from runtime.audit import AuditOptions
-    from runtime.certificate import run_check, write
+    from cfc_dsl.runtime.audit.certificate import run_check, write
+    from cfc_dsl.runtime.audit.gradients import AuditOptions
 
     if args.seed is not None and not 0 <= args.seed < 2 ** 32:
         raise CfcError(ErrorKind.ARGUMENT, f"--seed must be between 0 and 2^32 - 1, got "
                        f"{args.seed}", None, "for example --seed 0")
     if args.certificate is not None:
-        from cfc_dsl.outputs import check_output
+        from cfc_dsl.runtime.outputs import check_output
 
         check_output(args.certificate, "--certificate", [("model file", args.model)] + [
             ("data file", item.partition("=")[2]) for item in args.data], "cert.json")
@@ -97,9 +97,9 @@ def _positive(value: int | None, flag: str, default: int) -> int:
 
 
 def _findings(model: Any, strict: bool, settings: Any, data: Any) -> None:
-    """Graph findings from runtime.validate, when that module exists (to stderr)."""
+    """Graph findings from cfc_dsl.runtime.graph.validate, when that module exists (to stderr)."""
     try:
-        from runtime.validate import report_findings
+        from cfc_dsl.runtime.graph.validate import report_findings
     except ImportError:
         return
     params = inspect.signature(report_findings).parameters
@@ -113,7 +113,7 @@ def _findings(model: Any, strict: bool, settings: Any, data: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from runtime.certificate import sha256_file, verify
+    from cfc_dsl.runtime.audit.certificate import sha256_file, verify
 
     given = [flag for flag, value in (("--samples", args.samples), ("--seed", args.seed),
                                       ("--set", args.set), ("--data", args.data),

@@ -2,8 +2,8 @@
 
 A `Scene` holds nodes (position and size in points, colour, label as Unicode and as LaTeX),
 edges and a legend. `expanded_scene` draws every variable and factor of a bound model;
-`families_scene` draws plate notation from the model alone. `runtime.figure_dot` and
-`runtime.figure_tikz` turn a scene into DOT (and SVG/PDF/PNG) or standalone TikZ.
+`families_scene` draws plate notation from the model alone. `cfc_dsl.runtime.figures.dot` and
+`cfc_dsl.runtime.figures.tikz` turn a scene into DOT (and SVG/PDF/PNG) or standalone TikZ.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from cfc_dsl.notation import (
     unicode_expr,
     unicode_name,
 )
-from runtime.bind import BoundModel
-from runtime.data import key_span
-from runtime.graph import factor_key
-from runtime.layout import expanded_layout
-from runtime.palette import INK, family_colours, shade, text_on, tint, viridis
+from cfc_dsl.runtime.bind.data import key_span
+from cfc_dsl.runtime.bind.tables import BoundModel
+from cfc_dsl.runtime.figures.layout import expanded_layout
+from cfc_dsl.runtime.figures.palette import INK, family_colours, shade, text_on, tint, viridis
+from cfc_dsl.runtime.graph.bipartite import factor_key
 
 COLUMN_WIDTH = 3.3 * 72  # points: one column of a two-column paper
 MAX_NODES = 2000
@@ -339,53 +339,3 @@ def families_scene(model: Model, bound: BoundModel | None = None,
             edges.append(Edge(ref.name, f"{f.name}()", shade(colour), label, tex))
     colourbar = _colourbar(low, high) if bound and solution else None
     return Scene(model.name, "families", tuple(nodes), tuple(edges), (), colourbar, 0.8)
-
-
-# ---------------------------------------------------------------- output
-FORMATS = ("dot", "svg", "pdf", "png", "tex")
-
-
-def figure_format(path: Path) -> str:
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise CfcError(ErrorKind.ARGUMENT, f"cannot draw '{path}': unknown figure format "
-                       f"'{path.suffix or '(none)'}'", None,
-                       "end the output name in .dot, .svg, .pdf, .png or .tex")
-    return fmt
-
-
-def write_figure(scene: Scene, path: Path) -> None:
-    """Write `scene` in the format its file name asks for (.dot .svg .pdf .png .tex)."""
-    from runtime.figure_dot import dot_source, render
-    from runtime.figure_tikz import tikz_source
-
-    fmt = figure_format(path)
-    if fmt in ("svg", "pdf", "png"):
-        payload = render(scene, fmt)  # before touching the file: a failed render leaves none
-    else:
-        payload = (tikz_source(scene) if fmt == "tex" else dot_source(scene)).encode("utf-8")
-    from cfc_dsl.outputs import write_output
-
-    write_output(path, payload, "-o")
-
-
-def repr_svg(model: Model, bound: BoundModel | None = None,
-             solution: dict[str, np.ndarray] | None = None) -> str | None:
-    """SVG for Jupyter: a bound problem's expanded graph when it has at most MAX_NODES nodes,
-    else (and for a bare model) plate notation. None when graphviz is missing, so that
-    Jupyter falls back to the text repr."""
-    from runtime.bind import bind
-    from runtime.figure_dot import render, renderer_missing
-
-    if renderer_missing():
-        return None
-    if bound is not None and bound.n + sum(t.size for t in bound.families) <= MAX_NODES:
-        scene = expanded_scene(bound, solution)
-    else:
-        if bound is None and not model.data:
-            try:  # default sizes give the families their instance counts
-                bound = bind(model)
-            except CfcError:
-                bound = None
-        scene = families_scene(model, bound, solution)
-    return render(scene, "svg").decode("utf-8")

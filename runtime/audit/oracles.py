@@ -2,7 +2,7 @@
 
 `KernelProbe` calls the compiled kernels on one instance; `Oracle` evaluates a derived energy
 in mpmath (exact gradient, one-sided kink variants, complex step); `finite_difference` differences
-the compiled energy kernel with a tolerance from the step. `runtime.audit` runs the checks.
+the compiled energy kernel with a tolerance from the step. `cfc_dsl.runtime.audit.gradients` runs the checks.
 """
 
 from __future__ import annotations

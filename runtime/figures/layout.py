@@ -19,7 +19,7 @@ import numpy as np
 from cfc_dsl import syntax as ast
 from cfc_dsl.model import walk
 from cfc_dsl.notation import unicode_name
-from runtime.bind import BoundModel, FamilyTable, VariableLayout
+from cfc_dsl.runtime.bind.tables import BoundModel, FamilyTable, VariableLayout
 
 UNARY_DISTANCE = 0.5
 UNARY_SPREAD = math.radians(55)

@@ -21,8 +21,8 @@ approaching it from both sides), at least `samples` per family. Parameters and b
 instances of the family drawn at random from the bound model. All of it is seeded.
 
 This module runs the checks (`FamilyAuditor`, `audit`); the references and the kernel probe are
-in `runtime.audit_oracles`, the points in `runtime.audit_points`, the options and result types
-in `runtime.audit_report`. Their public names are importable from here too.
+in `cfc_dsl.runtime.audit.oracles`, the points in `cfc_dsl.runtime.audit.points`, the options and result types
+in `cfc_dsl.runtime.audit.report`. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import mpmath
 import numpy as np
 
 from cfc_dsl.derive import DerivedEnergy, derive_model
-from runtime.audit_oracles import (
+from cfc_dsl.runtime.audit.oracles import (
     COMPLEX_STEP,
     EPS,
     FD_ROUNDING,
@@ -48,13 +48,13 @@ from runtime.audit_oracles import (
     magnitude,
     mp_call,
 )
-from runtime.audit_oracles import MAX_VARIANTS as MAX_VARIANTS
-from runtime.audit_points import KINDS, KINK_SIDES, Point, PointSampler
-from runtime.audit_report import DPS as DPS
-from runtime.audit_report import REFERENCES as REFERENCES
-from runtime.audit_report import RTOL as RTOL
-from runtime.audit_report import AuditOptions, AuditReport, FamilyAudit, Tally
-from runtime.bind import BoundModel, FamilyTable
+from cfc_dsl.runtime.audit.oracles import MAX_VARIANTS as MAX_VARIANTS
+from cfc_dsl.runtime.audit.points import KINDS, KINK_SIDES, Point, PointSampler
+from cfc_dsl.runtime.audit.report import DPS as DPS
+from cfc_dsl.runtime.audit.report import REFERENCES as REFERENCES
+from cfc_dsl.runtime.audit.report import RTOL as RTOL
+from cfc_dsl.runtime.audit.report import AuditOptions, AuditReport, FamilyAudit, Tally
+from cfc_dsl.runtime.bind.tables import BoundModel, FamilyTable
 
 KINK_AMBIGUITY = 1e3  # a kink argument within 1e3 eps * its size of 0 may round either way
 

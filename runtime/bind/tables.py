@@ -16,8 +16,8 @@ import numpy as np
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import Span, did_you_mean
 from cfc_dsl.model import FactorFamily, Model
-from runtime.evaluate import Env, as_int, check_index, evaluate
-from runtime.inputs import (
+from cfc_dsl.runtime.bind.evaluate import Env, as_int, check_index, evaluate
+from cfc_dsl.runtime.bind.inputs import (
     MAX_INSTANCES,
     DataInput,
     Setting,
@@ -203,7 +203,7 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
                    if np.isfinite(x0[i]) else
                    f"initial value of {v.element(i)} is {x0[i]:g}, not a finite number")
         if origin[i] == _FROM_POINT:
-            spans = getattr(point, "spans", {})  # runtime.data.PointValues: where each key is
+            spans = getattr(point, "spans", {})  # cfc_dsl.runtime.bind.data.PointValues: where each key is
             raise bind_error(message + " (from the point file)" if v.name in spans else
                               message + " (from the initial point)", spans.get(v.name),
                               f"give '{v.name}' values within {bounds} in the point file"

@@ -17,8 +17,8 @@ import numpy as np
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
 from cfc_dsl.model import DataSpec, Model
-from runtime.data import load_array
-from runtime.evaluate import Env, as_int, evaluate
+from cfc_dsl.runtime.bind.data import load_array
+from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
 
 MAX_INSTANCES = 500_000_000
 

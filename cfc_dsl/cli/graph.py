@@ -36,19 +36,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from cfc_dsl.commands import parse_data, parse_settings
+    from cfc_dsl.cli.common import parse_data, parse_settings
     from cfc_dsl.frontend import load_file
-    from cfc_dsl.outputs import check_output
-    from runtime.bind import bind
-    from runtime.figure import (
+    from cfc_dsl.runtime.bind.tables import bind
+    from cfc_dsl.runtime.figures.dot import INSTALL_HINT, renderer_missing
+    from cfc_dsl.runtime.figures.output import figure_format, write_figure
+    from cfc_dsl.runtime.figures.scene import (
         MAX_NODES,
         expanded_scene,
         families_scene,
-        figure_format,
         load_solution,
-        write_figure,
     )
-    from runtime.figure_dot import INSTALL_HINT, renderer_missing
+    from cfc_dsl.runtime.outputs import check_output
 
     out = Path(args.out)
     fmt = figure_format(out)

@@ -13,15 +13,15 @@ from typing import Any
 
 import jinja2
 
+from cfc_dsl.runtime.figures.palette import INK
+from cfc_dsl.runtime.figures.scene import Scene
 from cfc_dsl.version import __version__
-from runtime.figure import Scene
-from runtime.palette import INK
 
 EDGE_GREY = "#555555"
 
 
 def _environment() -> jinja2.Environment:
-    folder = resources.files("codegen.templates")
+    folder = resources.files("cfc_dsl.templates")
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text("utf-8")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,

@@ -20,15 +20,24 @@ import math
 import sys
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
+from cfc_dsl.runtime.bind.tables import BoundModel, FamilyTable
+from cfc_dsl.runtime.build.pipeline import CompiledKernels
 
-if TYPE_CHECKING:
-    from runtime.bind import FamilyTable
-    from runtime.problem import Problem
+
+class Problem(Protocol):
+    """What the global bound reads of a bound problem: its tables and its kernels (the
+    generated bound functions and the cache entry's metadata); None on the Python backend."""
+
+    @property
+    def bound(self) -> BoundModel: ...
+
+    @property
+    def kernels(self) -> CompiledKernels | None: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ def global_lipschitz(problem: Problem, refine: bool | None = None) -> GlobalBoun
     entries exactly (needs SymPy); None = when SymPy is already loaded or the backend is
     Python. The C bound alone is always used when the kernels have it."""
     if refine is None:
-        refine = "sympy" in sys.modules or problem.compiled.kernels is None
+        refine = "sympy" in sys.modules or problem.kernels is None
     memo = _MEMO.setdefault(problem, {})
     if refine not in memo:
         memo[refine] = _assemble(problem, refine)
@@ -95,7 +104,7 @@ def lipschitz_report(problem: Problem, refine: bool | None = None) -> dict[str, 
 
 def has_c_bounds(problem: Problem) -> bool:
     """Whether every family's bound comes from generated code (cheap, no SymPy)."""
-    lib = problem.compiled.kernels.lib if problem.compiled.kernels else None
+    lib = problem.kernels.lib if problem.kernels else None
     return lib is not None and all(_c_function(lib, t.energy) is not None
                                    for t in problem.bound.families)
 
@@ -200,7 +209,7 @@ def _c_function(lib: Any, energy: str) -> Any:
 
 def _c_bounds(problem: Problem, table: FamilyTable, lo: list[np.ndarray],
               hi: list[np.ndarray]) -> np.ndarray | None:
-    kernels = problem.compiled.kernels
+    kernels = problem.kernels
     fn = _c_function(kernels.lib, table.energy) if kernels else None
     if fn is None or kernels is None:
         return None
@@ -214,8 +223,8 @@ def _c_bounds(problem: Problem, table: FamilyTable, lo: list[np.ndarray],
 
 
 def _hessian_bound(problem: Problem, energy: str) -> Any:
+    from cfc_dsl.codegen.bounds import energy_bound
     from cfc_dsl.derive import derive_energy
-    from codegen.bounds import energy_bound
 
     specs = {e.name: e for e in problem.bound.model.energies}
     return energy_bound(derive_energy(specs[energy], specs))
@@ -223,7 +232,7 @@ def _hessian_bound(problem: Problem, energy: str) -> Any:
 
 def _entry_meta(problem: Problem) -> dict[str, Any]:
     """entry.json's per-energy "lipschitz" summary, {} when the backend has none."""
-    info = problem.compiled.info
+    info = problem.kernels.info if problem.kernels else None
     if info is None:
         return {}
     try:
@@ -235,7 +244,7 @@ def _entry_meta(problem: Problem) -> dict[str, Any]:
 
 def _reason(problem: Problem, table: FamilyTable, instance: int, meta: dict[str, Any]) -> str:
     static = (meta.get(table.energy) or {}).get("reason")
-    if static is None and ("sympy" in sys.modules or problem.compiled.kernels is None):
+    if static is None and ("sympy" in sys.modules or problem.kernels is None):
         static = _hessian_bound(problem, table.energy).reason
     if static:
         return static

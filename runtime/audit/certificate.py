@@ -21,8 +21,8 @@ import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
-from runtime.audit import AuditOptions, AuditReport, FamilyAudit, audit, method
-from runtime.bind import BoundModel, DataInput, Setting
+from cfc_dsl.runtime.audit.gradients import AuditOptions, AuditReport, FamilyAudit, audit, method
+from cfc_dsl.runtime.bind.tables import BoundModel, DataInput, Setting
 
 KIND = "cfc-audit-certificate"
 SCHEMA = 1
@@ -103,7 +103,7 @@ def build_section(model: Model, kernels: Any) -> dict[str, Any]:
     meta = json.loads((Path(info.path) / "entry.json").read_text())
     c_path = Path(info.path) / "kernels.c"
     c_text = c_path.read_text()
-    from codegen.render import render_model
+    from cfc_dsl.codegen.render import render_model
 
     return {
         "target": Target.C.value, "cache_key": info.digest, "module": str(meta.get("module")),
@@ -150,8 +150,8 @@ def make_certificate(source_path: str, source_bytes: bytes, model: Model, bound:
 
 def global_lipschitz_section(model: Model, bound: BoundModel, kernels: Any) -> dict[str, Any]:
     """The Gershgorin L of the bound model, each family's share, and the certified step."""
-    from runtime.lipschitz_global import lipschitz_report
-    from runtime.problem import CompiledModel, Problem
+    from cfc_dsl.runtime.lipschitz import lipschitz_report
+    from cfc_dsl.runtime.problem import CompiledModel, Problem
 
     report = lipschitz_report(Problem(CompiledModel(model, kernels), bound), refine=True)
     L = report.get("L")
@@ -182,7 +182,7 @@ def dumps(cert: Mapping[str, Any]) -> str:
 
 def write(cert: Mapping[str, Any], path: Path) -> str:
     """Write the certificate; returns the sha256 of its bytes (the way to cite it)."""
-    from cfc_dsl.outputs import write_output
+    from cfc_dsl.runtime.outputs import write_output
 
     text = dumps(cert)
     write_output(path, text.encode(), "--certificate")
@@ -206,8 +206,8 @@ def run_check(model_path: str, settings: Sequence[Setting] = (),
     options = options or AuditOptions()
     from cfc_dsl.derive import derive_model
     from cfc_dsl.frontend import load_file
-    from runtime.bind import bind
-    from runtime.build import build
+    from cfc_dsl.runtime.bind.tables import bind
+    from cfc_dsl.runtime.build.pipeline import build
 
     path = Path(model_path)
     try:

@@ -14,8 +14,8 @@ import subprocess
 import graphviz
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.runtime.figures.scene import Scene
 from cfc_dsl.version import __version__
-from runtime.figure import Scene
 
 FONT = "Helvetica"
 RENDERED = ("svg", "pdf", "png")
