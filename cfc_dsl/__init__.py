@@ -9,7 +9,8 @@ Errors are `cfc.CfcError`; catch a stage's errors with its subclass (`CfcSyntaxE
 `CfcCheckError`, `CfcBindError`, `CfcArgumentError`, `CfcNumericError`, `CfcEnvironmentError`).
 """
 
-from cfc_dsl.api import Model, load, loads
+from typing import TYPE_CHECKING, Any
+
 from cfc_dsl.diagnostics import (
     CfcArgumentError,
     CfcBindError,
@@ -20,6 +21,21 @@ from cfc_dsl.diagnostics import (
     CfcSyntaxError,
 )
 from cfc_dsl.version import __version__
+
+if TYPE_CHECKING:
+    from cfc_dsl.api import Model, load, loads
+
+# The facade is imported on first use, so `import cfc_dsl` (and every `cfc` command, which
+# imports the package first) does not pay for the parser and checker until it needs them.
+_FACADE = ("Model", "load", "loads")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FACADE:
+        from cfc_dsl import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'cfc_dsl' has no attribute {name!r}")
 
 __all__ = [
     "CfcArgumentError",
