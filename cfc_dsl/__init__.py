@@ -23,11 +23,11 @@ from cfc_dsl.diagnostics import (
 from cfc_dsl.version import __version__
 
 if TYPE_CHECKING:
-    from cfc_dsl.api import Model, load, loads
+    from cfc_dsl.api import Model, load, loads, sweep
 
 # The facade is imported on first use, so `import cfc_dsl` (and every `cfc` command, which
 # imports the package first) does not pay for the parser and checker until it needs them.
-_FACADE = ("Model", "load", "loads")
+_FACADE = ("Model", "load", "loads", "sweep")
 
 
 def __getattr__(name: str) -> Any:
@@ -49,4 +49,5 @@ __all__ = [
     "__version__",
     "load",
     "loads",
+    "sweep",
 ]

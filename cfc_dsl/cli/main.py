@@ -91,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():  # type: ignore[no-untyped-def]
-    """Subcommands that live with their feature (check, graph)."""
-    from cfc_dsl.cli import audit, graph
+    """Subcommands that live with their feature (check, graph, sweep)."""
+    from cfc_dsl.cli import audit, graph, sweep
 
-    return [audit.register, graph.register]
+    return [audit.register, graph.register, sweep.register]
 
 
 def _handler(command: str):  # type: ignore[no-untyped-def]
