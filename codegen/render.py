@@ -18,6 +18,7 @@ from cfc_dsl.codegen.bounds import BoundKernel, lower_bounds
 from cfc_dsl.codegen.bounds import context as bounds_context
 from cfc_dsl.codegen.ir import Body, Kernel, KernelModule, param_loads, slot_value
 from cfc_dsl.codegen.printer import ccode
+from cfc_dsl.codegen.targets import language
 from cfc_dsl.model import Model, Target
 
 
@@ -129,8 +130,7 @@ def render(module: KernelModule, target: Target = Target.C, model: Model | None 
     guard = re.sub(r"[^A-Za-z0-9]", "_", module.model).upper()
     common = {"version": module.version, "model": module.model, "kernels": kernels,
               "guard": guard, **bounds_context(bounds, target)}
-    template = "kernels.c.j2" if target is Target.C else "kernels.cu.j2"
-    source = env.get_template(template).render(**common)
+    source = env.get_template(language(target).template).render(**common)
     header = env.get_template("kernels.h.j2").render(restrict="restrict ", **common)
     cdef = env.get_template("prototypes.h.j2").render(restrict="", **common)
     return RenderedSource(target, source, header, cdef.strip() + "\n")

@@ -68,7 +68,7 @@ def compile_model(model: Model, target: Target = Target.C,
                   backend: BackendKind = BackendKind.AUTO) -> CompiledModel:
     """Build (or fetch) the kernels. AUTO falls back to Python when no compiler exists."""
     if backend is BackendKind.CUDA or (backend is BackendKind.AUTO and target is Target.CUDA):
-        from cfc_dsl.runtime.build.cuda import build_cuda
+        from cfc_dsl.runtime.build.pipeline import build_cuda
 
         return CompiledModel(model, build_cuda(model), cuda=True)
     if backend is BackendKind.PYTHON:

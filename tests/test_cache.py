@@ -2,7 +2,8 @@
 
 A miss then a hit; every key field matters; runtime data (sizes, parameter values, factor
 ranges) never changes the key but an energy's formula does; a hit does not import SymPy;
-concurrent compiles leave one entry; `cfc cache`; and what happens without a C compiler.
+concurrent compiles leave one entry; `cfc cache`; what happens without a C compiler; four
+threads building at once; `CC` with words; compiler errors; byte-identical rebuilds.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -22,6 +24,7 @@ import pytest
 
 import cfc_dsl.runtime.build.pipeline
 from cfc_dsl.codegen.render import render_model
+from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.frontend import load_file, load_source
 from cfc_dsl.model import Target
 from cfc_dsl.runtime.build import cache
@@ -37,7 +40,8 @@ FAKE_TC = Toolchain("/usr/bin/cc", "cc (fake) 1.0", C_FLAGS, "cpython-311-x86_64
 
 
 def entry_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Cache entries only: the cache folder also holds e.g. the parser's table cache."""
+    return sorted(p for p in root.iterdir() if cache.is_entry_dir(p) and not p.name.startswith("."))
 
 
 def temp_dirs(root: Path) -> list[Path]:
@@ -357,3 +361,112 @@ def test_run_with_backend_c_without_a_compiler_fails(tmp_path: Path) -> None:
     assert out.returncode == 3, out.stderr
     assert NO_CC in out.stderr and "hint:" in out.stderr
     assert out.stdout == ""
+
+
+# ---------------------------------------------------------------- (h) builds in threads
+def _fd_file(fd: int) -> tuple[int, int, int]:
+    """(device, inode, links) of what fd points at: links is 0 once the file is deleted."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino, st.st_nlink
+
+
+def _thread_model(tag: str, i: int) -> str:
+    return (f"model threads_{tag}_{i}\nvar x[4] in [0, 1] = 0.5\n"
+            f"energy e{i}(u, v; w = 1) = w*(u - v)^2 + {i + 1}*u^4\n"
+            f"factor f[i in 0..3] = e{i}(x[i], x[i+1])\n")
+
+
+def _energy(kernels, name: str, x: list[float], idx: list[object]) -> float:  # type: ignore[no-untyped-def]
+    """cfc_e_<name> over the instances whose slot indices are `idx`, every w = 1."""
+    ffi = kernels.ffi
+    weights = ffi.new("double[]", [1.0] * len(x))
+    return float(getattr(kernels.lib, f"cfc_e_{name}")(3, *idx, weights, ffi.new("double[]", x)))
+
+
+@needs_cc
+def test_four_threads_build_four_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """Builds touch no process-wide state: fds 1 and 2, os.environ and the cwd stay put."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    tag = uuid.uuid4().hex[:8]
+    models = [load_source(_thread_model(tag, i), f"threads{i}.cfc") for i in range(4)]
+    fds, env, cwd = {fd: _fd_file(fd) for fd in (1, 2)}, dict(os.environ), os.getcwd()
+    start = threading.Barrier(len(models))
+
+    def compile_one(model):  # type: ignore[no-untyped-def]
+        start.wait(timeout=120)
+        return build(model)
+
+    with ThreadPoolExecutor(len(models)) as pool:
+        results = list(pool.map(compile_one, models))
+    assert {fd: _fd_file(fd) for fd in (1, 2)} == fds
+    assert dict(os.environ) == env and os.getcwd() == cwd
+    os.write(1, b"fd 1 still reaches the test\n")
+    os.write(2, b"fd 2 still reaches the test\n")
+    out, err = capfd.readouterr()
+    assert "fd 1 still reaches the test" in out and "fd 2 still reaches the test" in err
+    assert len({r.info.digest for r in results}) == 4
+    assert not any(r.info.cache_hit for r in results)
+    x = [0.1, 0.4, 0.2, 0.9]
+    for i, kernels in enumerate(results):
+        # the oracle: the energy's formula, summed over the three instances by hand
+        expected = sum((u - v) ** 2 + (i + 1) * u ** 4 for u, v in zip(x, x[1:], strict=False))
+        ffi = kernels.ffi
+        idx = [ffi.new("int64_t[]", [0, 1, 2]), ffi.new("int64_t[]", [1, 2, 3])]
+        assert _energy(kernels, f"e{i}", x, idx) == pytest.approx(expected, rel=1e-12)
+    assert len(entry_dirs(tmp_path / "cache")) == 4 and temp_dirs(tmp_path / "cache") == []
+
+
+# ---------------------------------------------------------------- (i) CC with words, errors
+@needs_cc
+@pytest.mark.skipif(shutil.which("ccache") is None or shutil.which("gcc") is None,
+                    reason="ccache or gcc not installed (apt-get install ccache gcc)")
+def test_cc_with_words_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CC="ccache gcc" is a command, not a program name: every word of it is used and keyed."""
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CCACHE_DIR", str(tmp_path / "ccache"))
+    monkeypatch.setenv("CC", "ccache gcc")
+    model = load_file(CHAIN)
+    kernels = build(model)
+    ccache = shutil.which("ccache")
+    assert kernels.info.toolchain.compiler == f"{ccache} gcc"
+    assert kernels.info.toolchain.command == [ccache, "gcc"]
+    meta = json.loads((kernels.info.path / "entry.json").read_text())
+    assert meta["key"]["compiler"] == f"{ccache} gcc"
+    assert (kernels.info.path / "build.log").read_text().startswith(f"{ccache} gcc ")
+    assert hasattr(kernels.lib, "cfc_eg_landau")
+    assert (tmp_path / "ccache").is_dir(), "ccache did not run"
+    monkeypatch.setenv("CC", "gcc")
+    assert build(model).info.digest != kernels.info.digest  # another compiler, another key
+
+
+@needs_cc
+def test_compiler_errors_are_in_the_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    compiler = find_compiler()
+    assert compiler is not None
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", f"{compiler} -include cfc_no_such_header.h")
+    with pytest.raises(CfcError) as info:
+        build(load_file(CHAIN))
+    assert info.value.kind is ErrorKind.ENVIRONMENT
+    assert "failed to build the kernels of 'chain'" in info.value.message
+    hint = info.value.hint or ""
+    assert "cfc_no_such_header.h" in hint and "--backend python" in hint
+    assert entry_dirs(tmp_path / "cache") == [] and temp_dirs(tmp_path / "cache") == []
+
+
+@needs_cc
+def test_rebuilding_gives_identical_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """-g0 and a compiler run inside the staging folder: no build path reaches the library."""
+    model = load_file(CHAIN)
+    built = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / name))
+        info = build(model).info
+        assert info.cache_hit is False
+        meta = json.loads((info.path / "entry.json").read_text())
+        built.append((info.path / str(meta["library"])).read_bytes())
+    assert built[0] == built[1]

@@ -7,6 +7,7 @@ NVIDIA GPU is present (`bench/gpu_check.sh` runs them on a GPU machine).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from cfc_dsl.codegen.render import render_model
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
 from cfc_dsl.runtime.backends.native import BackendKind, PythonBackend
+from cfc_dsl.runtime.build import pipeline
 from conftest import EXAMPLES, GOLDEN, ROOT, check_golden, run_cfc
 
 GOLDEN_MODELS = ("chain", "sequence_redemption")
@@ -144,8 +146,8 @@ def test_cuda_source_compiles_without_warnings(path, tmp_path: Path) -> None:  #
 def test_cuda_library_builds_caches_and_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CFC_CUDA_ARCH", "sm_80")  # one architecture: a faster build
     model = cfc.loads(STDLIB_MODEL, "cuda_stdlib.cfc")
-    first = cuda_backend.build_cuda(model, require_device=False)
-    again = cuda_backend.build_cuda(model, require_device=False)
+    first = pipeline.build_cuda(model, require_device=False)
+    again = pipeline.build_cuda(model, require_device=False)
     assert again.info.digest == first.info.digest and again.info.cache_hit
     assert first.info.toolchain.flags[-1] == "-arch=sm_80"
     for energy in model.used_energies:  # ABI mode: a missing symbol fails on first access
@@ -154,7 +156,38 @@ def test_cuda_library_builds_caches_and_loads(monkeypatch: pytest.MonkeyPatch) -
     for line in cuda_backend.RUNTIME_CDEF.strip().splitlines():
         assert getattr(first.lib, line.split("(")[0].split()[-1].lstrip("*")) is not None
     monkeypatch.setenv("CFC_CUDA_ARCH", "90")
-    assert cuda_backend.cache_key(model, cuda_backend.toolchain()).digest() != first.info.digest
+    key = pipeline.cache_key(model, Target.CUDA, cuda_backend.toolchain())
+    assert key.digest() != first.info.digest
+    # the CUDA key has the same generator digest as C's: templates, printer and derivation
+    assert key.generator == pipeline.generator_digest()
+    assert key.source_digest == model.kernel_spec_digest()
+
+
+@needs_nvcc
+def test_c_and_cuda_entries_carry_the_same_metadata(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """One pipeline writes every entry.json: the same keys, the same Lipschitz summary."""
+    from cfc_dsl.codegen.bounds import model_summary
+    from cfc_dsl.runtime.build.toolchain import find_compiler
+
+    if find_compiler() is None:
+        pytest.skip("no C compiler found (install gcc or set CC)")
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CFC_CUDA_ARCH", "sm_80")
+    model = cfc.load(str(EXAMPLES / "chain.cfc"))
+    metas = {}
+    for target in (Target.C, Target.CUDA):
+        kernels = pipeline.build(model, target, require_device=False)
+        meta = json.loads((kernels.info.path / "entry.json").read_text())
+        assert meta["target"] == target.value
+        for name in ("source", "header", "cdef", "library", "build.log"):
+            assert (kernels.info.path / str(meta.get(name, name))).is_file(), name
+        metas[target] = meta
+    c, cu = metas[Target.C], metas[Target.CUDA]
+    assert sorted(c) == sorted(cu)
+    assert sorted(c["key"]) == sorted(cu["key"])
+    assert c["lipschitz"] == cu["lipschitz"] == json.loads(json.dumps(model_summary(model)))
+    assert (c["source"], cu["source"]) == ("kernels.c", "kernels.cu")
 
 
 def test_missing_nvcc_is_an_environment_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,9 @@ from filelock import FileLock
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 
-CACHE_SCHEMA = 2  # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
+# 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
+# 3: one pipeline for C and CUDA: the compiler runs directly, every entry has the same keys
+CACHE_SCHEMA = 3
 
 
 @dataclass(frozen=True)

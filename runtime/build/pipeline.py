@@ -1,32 +1,39 @@
-"""Build stage: model -> compiled kernel module, through cffi (API mode) and the cache.
+"""Build stage: model + target -> compiled kernel library, through the content-hash cache.
 
-On a cache hit nothing but the checked model is needed: SymPy is imported only to render
-the source on a miss. A build failure or a missing compiler is an environment error.
+One pipeline serves every target; a `BuildTarget` (build/targets.py, build/cuda.py) says
+how its compiler is found, run and its library opened. The compiler runs in a subprocess
+in the staging folder, so a build changes no file descriptor, environment variable or
+working directory of this process, and threads may build at once. On a cache hit nothing
+but the checked model is needed: SymPy is imported only to render the source on a miss.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import importlib.util
 import os
-import sys
+import shlex
+import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import cffi
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
-from cfc_dsl.version import __version__
 from cfc_dsl.runtime.build import cache
+from cfc_dsl.runtime.build.cuda import CUDA_TARGET
+from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
+from cfc_dsl.version import __version__
+
+TARGETS: dict[Target, BuildTarget] = {Target.C: C_TARGET, Target.CUDA: CUDA_TARGET}
+_LOG_TAIL = 4000  # characters of compiler output quoted in an error's hint
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class BuildInfo:
 
 @dataclass(frozen=True)
 class CompiledKernels:
-    """A loaded kernel module: `lib` has cfc_eg_<energy> and cfc_e_<energy> for each energy."""
+    """A loaded kernel library: `lib` has cfc_eg_<energy> and cfc_e_<energy> for each energy."""
 
     model: Model
     ffi: Any
@@ -49,9 +56,9 @@ class CompiledKernels:
 
 
 # Everything that turns a kernel spec into source text: the language (parse, check,
-# derive, bounds), the code generator and its templates. The digest is taken over every
-# source file of those packages, read as bytes, not imported: a cache hit stays free of
-# SymPy, and any edit or upgrade there invalidates the entries it could have changed.
+# derive, bounds), the code generator and its templates, for every target. The digest is
+# taken over every source file of those packages, read as bytes, not imported: a cache hit
+# stays free of SymPy, and any edit or upgrade there invalidates the entries it could change.
 _GENERATOR_PACKAGES = ("cfc_dsl", "cfc_dsl.codegen", "cfc_dsl.templates")
 _GENERATOR_SUFFIXES = (".py", ".lark", ".cfc", ".j2")
 
@@ -77,148 +84,118 @@ def cache_key(model: Model, target: Target, tc: Toolchain) -> cache.CacheKey:
     )
 
 
-def module_name(digest: str) -> str:
-    return f"_cfc_{digest[:20]}"
+def module_name(digest: str, target: Target = Target.C) -> str:
+    return f"{TARGETS[target].module_prefix}{digest[:20]}"
 
 
-def build(model: Model, target: Target = Target.C) -> CompiledKernels:
-    """Compile `model`'s kernels (or fetch them from the cache) and load the module."""
-    if target is not Target.C:
-        raise CfcError(ErrorKind.ARGUMENT, f"target '{target.value}' cannot be loaded on this "
-                       "host", None, "use 'cfc compile --target cuda' to generate CUDA source; "
-                       "running it needs the CUDA backend")
+def build(model: Model, target: Target = Target.C, require_device: bool = True) -> CompiledKernels:
+    """Compile `model`'s kernels for `target` (or fetch them from the cache) and load them.
+
+    `require_device=False` skips the target's check that the library can run here (for
+    CUDA: that a GPU is present), so a machine without one can still build and cache."""
     start = time.perf_counter()
-    tc = toolchain()
+    spec = TARGETS[target]
+    tc = spec.toolchain()
     key = cache_key(model, target, tc)
+
+    def compile_into(staging: Path) -> dict[str, object]:
+        return _compile(model, spec, tc, key, staging)
+
     entry = cache.lookup(key)
     hit = entry is not None
     if entry is None:
-        entry, built = cache.publish(key, lambda staging: _compile(model, tc, key, staging))
+        entry, built = cache.publish(key, compile_into)
         hit = not built
     try:
-        ffi_module = _load(entry)
+        ffi, lib = _load(spec, entry)
     except CfcError:
         if not hit:
             raise
-        # a damaged entry (a truncated or deleted module): build it again, once
+        # a damaged entry (a truncated or deleted library): build it again, once
         cache.evict(entry)
-        entry, _ = cache.publish(key, lambda staging: _compile(model, tc, key, staging))
+        entry, _ = cache.publish(key, compile_into)
         hit = False
-        ffi_module = _load(entry)
+        ffi, lib = _load(spec, entry)
+    if require_device and spec.ready is not None:
+        spec.ready(ffi, lib)
     info = BuildInfo(entry.digest, hit, time.perf_counter() - start, entry.path, tc)
-    return CompiledKernels(model, ffi_module.ffi, ffi_module.lib, info)
+    return CompiledKernels(model, ffi, lib, info)
 
 
-def _compile(model: Model, tc: Toolchain, key: cache.CacheKey, staging: Path) -> dict[str, object]:
+def build_cuda(model: Model, require_device: bool = True) -> CompiledKernels:
+    """`build(model, Target.CUDA)`: nvcc is needed, a GPU only when `require_device`."""
+    return build(model, Target.CUDA, require_device)
+
+
+def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey,
+             staging: Path) -> dict[str, object]:
+    """Render, write and compile into `staging`; returns the entry's metadata."""
     from cfc_dsl.codegen.bounds import model_summary
     from cfc_dsl.codegen.render import render_model
 
-    rendered = render_model(model, Target.C)
-    name = module_name(key.digest())
-    (staging / "kernels.c").write_text(rendered.source)
+    rendered = render_model(model, spec.target)
+    module = module_name(key.digest(), spec.target)
+    source = spec.language.source_file
+    (staging / source).write_text(rendered.source)
     (staging / "kernels.h").write_text(rendered.header)
     (staging / "kernels.cdef").write_text(rendered.cdef)
-    ffi = cffi.FFI()
-    ffi.cdef(rendered.cdef)
-    ffi.set_source(name, rendered.source, extra_compile_args=list(tc.flags))
-    log_path = staging / "build.log"
-    with _quiet(log_path), _compiler_env(tc):
-        try:
-            so_path = ffi.compile(tmpdir=str(staging / "build"), verbose=False)
-        except Exception as exc:  # distutils raises several unrelated types
-            log = log_path.read_text(errors="replace") if log_path.exists() else ""
-            raise CfcError(ErrorKind.ENVIRONMENT,
-                           f"the C compiler failed to build the kernels of '{model.name}': {exc}",
-                           None, f"check that the compiler works ({_compiler_hint(tc)}), or run "
-                           "with '--backend python'; if it does, report this with the compiler "
-                           "output below" + ("\n" + log[-4000:] if log else "")) from None
-    if not Path(so_path).is_file():
-        raise CfcError(ErrorKind.ENVIRONMENT, f"the C compiler reported success but wrote no "
-                       f"module for '{model.name}' (expected {Path(so_path).name})", None,
-                       f"check that the compiler works ({_compiler_hint(tc)}), or run with "
-                       "'--backend python'")
-    final = staging / Path(so_path).name
-    os.replace(so_path, final)
-    return {"module": name, "model": model.name, "library": final.name,
-            "energies": [e.name for e in model.used_energies], "kernel_spec": model.kernel_spec(),
-            "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz_global.py
+    library = spec.library(module)
+    compiler_input = spec.emit(rendered, module, staging)
+    _run_compiler(model, spec, tc, spec.command(tc, compiler_input, library), staging)
+    if not (staging / library).is_file():
+        raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} reported success but "
+                       f"wrote no library for '{model.name}' (expected {library})", None,
+                       spec.advice(tc))
+    # the same keys for every target, written here and nowhere else
+    return {"module": module, "model": model.name, "target": spec.target.value,
+            "source": source, "header": "kernels.h", "cdef": "kernels.cdef",
+            "library": library, "energies": [e.name for e in model.used_energies],
+            "kernel_spec": model.kernel_spec(),
+            "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz.py
 
 
-def _compiler_hint(tc: Toolchain) -> str:
-    from cfc_dsl.runtime.build.toolchain import compiler_name
-
-    if compiler_name() != "cc":
-        return f"CC={compiler_name()!r}"
-    return f"the default 'cc', {tc.compiler}; set CC to choose another"
-
-
-@contextlib.contextmanager
-def _compiler_env(tc: Toolchain):  # type: ignore[no-untyped-def]
-    old = os.environ.get("CC")
-    os.environ["CC"] = tc.compiler
+def _run_compiler(model: Model, spec: BuildTarget, tc: Toolchain, command: list[str],
+                  staging: Path) -> None:
+    """Run `command` in `staging`; its output goes to build.log, and into the error's hint."""
     try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("CC", None)
-        else:
-            os.environ["CC"] = old
+        out = subprocess.run(command, cwd=staging, env=dict(os.environ), capture_output=True,
+                             stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
+                             errors="replace")
+    except OSError as exc:
+        raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} could not be started "
+                       f"({tc.compiler}): {exc.strerror or exc}", None, spec.advice(tc)) from None
+    output = out.stdout + out.stderr
+    (staging / "build.log").write_text(shlex.join(command) + "\n" + output)
+    if out.returncode != 0:
+        raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} failed to build the "
+                       f"kernels of '{model.name}' (exit status {out.returncode})", None,
+                       spec.advice(tc) + ("\n" + output[-_LOG_TAIL:].rstrip() if output else ""))
 
 
-@contextlib.contextmanager
-def _quiet(log_path: Path):  # type: ignore[no-untyped-def]
-    """Send the compiler's chatter (written to fds 1 and 2) to a log file."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log_path, "w") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+_LOADED: dict[str, tuple[Any, Any]] = {}  # entry digest -> (ffi, lib): load each library once
+_LOAD_LOCK = threading.Lock()
 
 
-_LOADED: dict[str, ModuleType] = {}
-
-
-def _load(entry: cache.CacheEntry) -> ModuleType:
-    name = entry.module_name
-    if name in _LOADED:
-        return _LOADED[name]
-    path = entry.path / str(entry.meta["library"])
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise CfcError(ErrorKind.ENVIRONMENT, f"cannot load the compiled module {path}", None,
-                       "clear the cache with 'cfc cache clear' and compile again")
-    try:
-        module = importlib.util.module_from_spec(spec)  # an extension module is loaded here
-        spec.loader.exec_module(module)
-    except ImportError as exc:
-        raise CfcError(ErrorKind.ENVIRONMENT, f"cannot load the compiled module {path}: {exc}",
-                       None, "clear the cache with 'cfc cache clear' and compile again") from None
-    _LOADED[name] = module
-    return module
+def _load(spec: BuildTarget, entry: cache.CacheEntry) -> tuple[Any, Any]:
+    with _LOAD_LOCK:
+        if entry.digest not in _LOADED:
+            _LOADED[entry.digest] = spec.load(entry)
+        return _LOADED[entry.digest]
 
 
 def strict_compile_check(source: str) -> str:
     """Compile `source` with -Wall -Wextra -Werror; returns the compiler output ('' if clean)."""
-    import subprocess
-
     from cfc_dsl.runtime.build.toolchain import STRICT_FLAGS
 
     tc = toolchain()
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "kernels.c"
-        path.write_text(source)
-        out = subprocess.run([tc.compiler, *STRICT_FLAGS, "-c", str(path), "-o",
-                              str(Path(tmp) / "k.o")], capture_output=True, text=True)
+        Path(tmp, "kernels.c").write_text(source)
+        out = subprocess.run([*tc.command, *STRICT_FLAGS, "-c", "kernels.c", "-o", "kernels.o"],
+                             cwd=tmp, capture_output=True, text=True)
         if out.returncode != 0:
             return out.stdout + out.stderr
     return ""
+
+
+__all__ = ["TARGETS", "BuildInfo", "CompiledKernels", "build", "build_cuda", "cache_key",
+           "generator_digest", "module_name", "strict_compile_check"]

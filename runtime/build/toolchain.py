@@ -1,12 +1,14 @@
-"""The C toolchain: which compiler, its version and the flags, as one frozen value.
+"""The C toolchain: which compiler command, its version and the flags, as one frozen value.
 
-Everything here is part of the cache key. A missing compiler is an environment error
-(exit 3) whose message names the compiler and says how to install one.
+Everything here is part of the cache key. `CC` may be a command with words
+(`CC="ccache gcc"`): it is split like a shell would, and the whole of it is the compiler.
+A missing compiler is an environment error (exit 3) that names it and says how to install one.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,43 +20,71 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 # -g0: no debug info, so the module carries no build path and rebuilds are byte-identical
 C_FLAGS = ("-O3", "-std=c99", "-fno-math-errno", "-g0")
+# a Python extension module: position-independent and shared (macOS resolves the Python
+# symbols when the module is loaded, as distutils does)
+SHARED_FLAGS = ("-fPIC", "-shared") + (("-undefined", "dynamic_lookup")
+                                       if sys.platform == "darwin" else ())
 STRICT_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror")
 
 
 @dataclass(frozen=True)
 class Toolchain:
-    compiler: str  # absolute path
-    version: str  # first line of `cc --version`
+    compiler: str  # the compiler command, its program an absolute path ("/usr/bin/ccache gcc")
+    version: str  # first line of `<compiler> --version`
     flags: tuple[str, ...]
     python_abi: str  # e.g. cpython-311-x86_64-linux-gnu
+
+    @property
+    def command(self) -> list[str]:
+        """The compiler as an argument list, to which the flags and files are appended."""
+        return shlex.split(self.compiler)
 
 
 def compiler_name() -> str:
     return os.environ.get("CC", "").strip() or "cc"  # CC= (empty) means the default
 
 
-def find_compiler() -> str | None:
-    name = compiler_name().split()[0]
-    return shutil.which(name)
-
-
-@lru_cache(maxsize=4)
-def _version(path: str) -> str:
+def _resolve(command: str) -> str | None:
+    """`command` with its program found on PATH, or None when there is none."""
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
-    except OSError:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes
+        return None
+    path = shutil.which(words[0]) if words else None
+    return None if path is None else shlex.join([path, *words[1:]])
+
+
+def find_compiler() -> str | None:
+    return _resolve(compiler_name())
+
+
+@lru_cache(maxsize=8)
+def compiler_version(command: str) -> str:
+    """The first line `command --version` prints (through ccache: the real compiler's)."""
+    try:
+        out = subprocess.run([*shlex.split(command), "--version"], capture_output=True,
+                             text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else "unknown"
+    lines = [line.strip() for line in (out.stdout or out.stderr).splitlines() if line.strip()]
+    return lines[0] if lines else "unknown"
 
 
 def python_abi() -> str:
     return str(sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag)
 
 
+def compiler_hint(tc: Toolchain) -> str:
+    """How the user chose this compiler, for messages that ask them to check it."""
+    if compiler_name() != "cc":
+        return f"CC={compiler_name()!r}"
+    return f"the default 'cc', {tc.compiler}; set CC to choose another"
+
+
 def toolchain() -> Toolchain:
     """The toolchain that will build kernels, or a `CfcError` (exit 3) if there is none."""
-    path = find_compiler()
-    if path is None:
+    command = find_compiler()
+    if command is None:
         raise CfcError(
             ErrorKind.ENVIRONMENT,
             f"no C compiler found (looked for '{compiler_name()}' on PATH)",
@@ -62,4 +92,4 @@ def toolchain() -> Toolchain:
             "install one (Debian/Ubuntu: 'apt-get install gcc'; macOS: 'xcode-select --install'), "
             "set CC to its path, or run with '--backend python' to use the slower reference backend",
         )
-    return Toolchain(path, _version(path), C_FLAGS, python_abi())
+    return Toolchain(command, compiler_version(command), C_FLAGS + SHARED_FLAGS, python_abi())
