@@ -30,8 +30,12 @@ from cfc_dsl.runtime.build.pipeline import CompiledKernels
 
 
 class Problem(Protocol):
-    """What the global bound reads of a bound problem: its tables and its kernels (the
-    generated bound functions and the cache entry's metadata); None on the Python backend."""
+    """What the global bound reads of a bound problem: its tables, its current per-family
+    weights (they scale each family's rows, so L follows a weight change) and its kernels
+    (the generated bound functions and the cache entry's metadata); None on Python."""
+
+    @property
+    def weights(self) -> np.ndarray: ...
 
     @property
     def bound(self) -> BoundModel: ...
@@ -81,7 +85,8 @@ def _num(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-_MEMO: weakref.WeakKeyDictionary[Problem, dict[bool, GlobalBound]] = weakref.WeakKeyDictionary()
+_MEMO: weakref.WeakKeyDictionary[Problem, dict[tuple[bool, bytes], GlobalBound]] = (
+    weakref.WeakKeyDictionary())
 
 
 def global_lipschitz(problem: Problem, refine: bool | None = None) -> GlobalBound:
@@ -91,9 +96,10 @@ def global_lipschitz(problem: Problem, refine: bool | None = None) -> GlobalBoun
     if refine is None:
         refine = "sympy" in sys.modules or problem.kernels is None
     memo = _MEMO.setdefault(problem, {})
-    if refine not in memo:
-        memo[refine] = _assemble(problem, refine)
-    return memo[refine]
+    key = (refine, np.asarray(problem.weights, dtype=np.float64).tobytes())
+    if key not in memo:
+        memo[key] = _assemble(problem, refine)
+    return memo[key]
 
 
 def lipschitz_report(problem: Problem, refine: bool | None = None) -> dict[str, Any]:
@@ -109,27 +115,19 @@ def has_c_bounds(problem: Problem) -> bool:
                                    for t in problem.bound.families)
 
 
-def solver_options(problem: Problem, solver: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Options for `Problem.relax`. `certified` always gets L, or a refusal that names the
-    factor. `pgd` gets L only when asked with `lipschitz=True` (then it caps its steps at 2/L
-    and traces the margin 2/L - t): on the examples the cap costs 4-12x more steps, because
-    Barzilai-Borwein steps longer than 2/L are what make it fast. No refinement: a run takes
-    the same steps on a cache hit (no SymPy) as on a miss."""
-    want = options.get("lipschitz")
-    if solver == "pgd" and want is True:
-        gb = global_lipschitz(problem, refine=False)
-        return {**options, "lipschitz": gb.L if gb.finite and gb.L > 0 else None}
-    if solver != "certified" or (want is not None and want is not True):
-        return options
+def certified_lipschitz(problem: Problem, solver: str, hint: str) -> float:
+    """The L a solver that declares `Needs.LIPSCHITZ` runs with, at the problem's current
+    weights: finite and >= 0, or a refusal that names the first factor without a bound.
+    No refinement: a run takes the same steps on a cache hit (no SymPy) as on a miss."""
     gb = global_lipschitz(problem, refine=False)
     bad = gb.offending
-    if bad is not None:
+    if bad is not None or not gb.finite:
+        what = (f"{bad.where} (energy {bad.energy}) is not: {bad.reason}" if bad is not None
+                else "the bound is not finite")
         raise CfcError(ErrorKind.ARGUMENT,
-                       f"solver 'certified' needs a gradient that is Lipschitz on the variables' "
-                       f"box, but {bad.where} (energy {bad.energy}) is not: {bad.reason}",
-                       bad.span, "use '--solver pgd', whose line search needs no Lipschitz "
-                       "constant")
-    return {**options, "lipschitz": gb.L}
+                       f"solver '{solver}' needs a gradient that is Lipschitz on the variables' "
+                       f"box, but {what}", bad.span if bad is not None else None, hint)
+    return gb.L
 
 
 # ---------------------------------------------------------------- assembly
@@ -138,13 +136,14 @@ def _assemble(problem: Problem, refine: bool) -> GlobalBound:
     n = bound.n
     meta = _entry_meta(problem)
     total = np.zeros(n)
+    weights = np.asarray(problem.weights, dtype=np.float64)
     parts: list[tuple[FamilyTable, np.ndarray, int | None]] = []
     sources: set[str] = set()
     for index, table in enumerate(bound.families):
         b, source = instance_bounds(problem, index, refine)
         if table.size:
             sources.add(source)
-        weight = abs(table.weight)
+        weight = abs(float(weights[index]))
         contrib = np.zeros(n)
         bad: int | None = None
         if weight > 0 and table.size:
@@ -161,10 +160,10 @@ def _assemble(problem: Problem, refine: bool) -> GlobalBound:
     if math.isnan(L) or any(bad is not None for _, _, bad in parts):
         L = math.inf
     families = []
-    for table, contrib, bad in parts:
+    for index, (table, contrib, bad) in enumerate(parts):
         where = table.describe(bad) if bad is not None else f"factor '{table.name}'"
         families.append(FamilyBound(
-            table.name, table.energy, table.weight, bad is None,
+            table.name, table.energy, float(weights[index]), bad is None,
             _reason(problem, table, bad, meta) if bad is not None else "", bad, where,
             float(contrib[top]) if top is not None and bad is None else
             (0.0 if bad is None else math.inf),
@@ -255,4 +254,4 @@ def _reason(problem: Problem, table: FamilyTable, instance: int, meta: dict[str,
 
 
 __all__ = ["FamilyBound", "GlobalBound", "global_lipschitz", "has_c_bounds", "instance_bounds",
-           "lipschitz_report", "solver_options"]
+           "lipschitz_report", "certified_lipschitz"]

@@ -10,18 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
-from cfc_dsl.runtime.backends.native import Backend, BackendKind, CBackend, PythonBackend
+from cfc_dsl.runtime.backends.native import (
+    Backend,
+    BackendKind,
+    CBackend,
+    PythonBackend,
+    bound_weights,
+)
 from cfc_dsl.runtime.bind.data import PointValues
 from cfc_dsl.runtime.bind.tables import BoundModel, DataInput, Setting, bind
 from cfc_dsl.runtime.build.pipeline import BuildInfo, CompiledKernels, build
 from cfc_dsl.runtime.build.toolchain import find_compiler
-from cfc_dsl.runtime.solvers.base import SOLVERS, SolveOptions, SolveResult
+from cfc_dsl.runtime.objective import FamilyEvaluation, Objective
+from cfc_dsl.runtime.solvers import registry
+from cfc_dsl.runtime.solvers.base import Progress, SolveResult
+from cfc_dsl.runtime.solvers.registry import Needs
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class Relaxation:
 
     problem: Problem
     result: SolveResult
+    lipschitz: float | None = None  # the certified L the solver was given, if it needed one
 
     def __repr__(self) -> str:
         return (f"<cfc.Relaxation {self.problem.model.name!r}: energy {self.energy:.6g} after "
@@ -161,6 +171,7 @@ class Problem:
         self.lower = bound.lower
         self.upper = bound.upper
         self.family_names = tuple(t.name for t in bound.families)
+        self._weights = bound_weights(bound)  # every evaluation reads this array
         self._reference: PythonBackend | None = None
 
     def __repr__(self) -> str:
@@ -186,14 +197,64 @@ class Problem:
             raise ValueError(f"expected a flat vector of {self.bound.n} values, got {x.shape}")
         return x
 
-    # -- the Objective protocol used by solvers
+    # -- the per-family weights: runtime values, changed without recompiling or rebinding
+    @property
+    def weights(self) -> np.ndarray:
+        """One weight per family (in `family_names` order); assign an array or use
+        `set_weights` to change them. The array itself is live: a solver sees a change at
+        its next evaluation."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, values: Any) -> None:
+        w = np.asarray(values, dtype=np.float64)
+        if w.shape != self._weights.shape or not np.all(np.isfinite(w)):
+            raise CfcError(ErrorKind.ARGUMENT, f"expected {self._weights.size} finite weights "
+                           f"(one per family), got {np.asarray(values).tolist()!r}", None,
+                           f"the families, in order: {', '.join(self.family_names)}")
+        self._weights[:] = w
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Change some families' weights by name, e.g. `set_weights({"link": 0.5})`."""
+        w = self._weights.copy()
+        for name, value in weights.items():
+            if name not in self.family_names:
+                import difflib
+
+                close = difflib.get_close_matches(name, self.family_names, n=1)
+                raise CfcError(ErrorKind.ARGUMENT, f"no factor family '{name}' to weight", None,
+                               (f"did you mean '{close[0]}'? " if close else "")
+                               + f"the families: {', '.join(self.family_names)}")
+            w[self.family_names.index(name)] = float(value)
+        self.weights = w
+
+    # -- evaluation at the current weights
     def energy(self, x: np.ndarray | Mapping[str, Any]) -> tuple[float, np.ndarray]:
         """(F, weighted energy of each family) at a flat vector or a {var: values} dict."""
-        return self.backend.energy(x if isinstance(x, np.ndarray) else self.point(x))
+        return self.backend.energy(x if isinstance(x, np.ndarray) else self.point(x),
+                                   self._weights)
 
-    def energy_and_grad(self, x: np.ndarray | Mapping[str, Any]) -> tuple[float, np.ndarray, np.ndarray]:
-        """(F, family energies, flat gradient); `bound.split(grad)` gives it by variable."""
-        return self.backend.energy_and_grad(x if isinstance(x, np.ndarray) else self.point(x))
+    @overload
+    def energy_and_grad(self, x: np.ndarray | Mapping[str, Any],
+                        per_family: Literal[False] = False
+                        ) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    @overload
+    def energy_and_grad(self, x: np.ndarray | Mapping[str, Any],
+                        per_family: Literal[True]) -> FamilyEvaluation: ...
+
+    def energy_and_grad(self, x: np.ndarray | Mapping[str, Any], per_family: bool = False
+                        ) -> tuple[float, np.ndarray, np.ndarray] | FamilyEvaluation:
+        """(F, family energies, flat gradient); `bound.split(grad)` gives it by variable.
+        With `per_family`, also each family's weighted gradient (families x n), from the
+        same pass; `objective.family_grad_norms` turns them into norms."""
+        return self.objective(Needs.PER_FAMILY).energy_and_grad(
+            x if isinstance(x, np.ndarray) else self.point(x), per_family)  # type: ignore[call-overload]
+
+    def objective(self, needs: Needs = Needs.NONE, lipschitz: float | None = None) -> Objective:
+        """What a solver sees: this problem's backend at its live weights."""
+        return Objective(self.backend, self._weights, self.lower, self.upper, self.family_names,
+                         self.nonfinite_error, needs, lipschitz)
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None, step: int) -> None:
         if np.isfinite(energy) and (grad is None or np.all(np.isfinite(grad))):
@@ -203,21 +264,36 @@ class Problem:
     # -- conveniences
     def evaluate(self, x: np.ndarray | Mapping[str, Any] | None = None) -> Evaluation:
         point = self.point(x)
-        f, fam, g = self.backend.energy_and_grad(point)
+        f, fam, g = self.backend.energy_and_grad(point, self._weights)
         self.check_finite(point, f, g, -1)
         return Evaluation(f, dict(zip(self.family_names, map(float, fam), strict=False)), g)
 
-    def relax(self, solver: str = "pgd", max_steps: int = 1000, tol: float = 1e-8,
-              x0: np.ndarray | Mapping[str, Any] | None = None, **options: Any) -> Relaxation:
-        if solver not in SOLVERS:
-            raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{solver}'", None,
-                           f"available solvers: {', '.join(sorted(SOLVERS))}")
-        from cfc_dsl.runtime.lipschitz import solver_options
+    def relax(self, solver: str = "pgd", x0: np.ndarray | Mapping[str, Any] | None = None, *,
+              progress: Progress | None = None, options: Any = None,
+              **values: Any) -> Relaxation:
+        """Relax with a registered solver (`cfc solvers` lists them). Keyword options
+        (`max_steps=...`, `tol=...`, the solver's own) are checked against its options
+        dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass."""
+        cls = registry.solver_class(solver)
+        if options is None:
+            options = registry.parse_options(solver, values)
+        elif values:
+            raise CfcError(ErrorKind.ARGUMENT, "give either options= or keyword options, "
+                           "not both", None, registry.options_hint(solver))
+        instance = cls()
+        needs = instance.needs(options)
+        lipschitz = None
+        if Needs.LIPSCHITZ in needs:  # the certified L, or a refusal naming the factor
+            from cfc_dsl.runtime.lipschitz import certified_lipschitz
 
-        options = solver_options(self, solver, options)  # L for `certified`, a cap for `pgd`
-        opts = SolveOptions(max_steps=max_steps, tol=tol, **options)
-        result = SOLVERS[solver]().solve(self, self.point(x0), opts)
-        return Relaxation(self, result)
+            lipschitz = certified_lipschitz(self, solver, registry.lipschitz_free_hint(solver))
+        if Needs.HVP in needs:
+            raise CfcError(ErrorKind.ARGUMENT, f"solver '{solver}' needs Hessian-vector "
+                           "products, which this build does not generate", None,
+                           "choose another solver: 'cfc solvers' lists what each one needs")
+        objective = self.objective(needs, lipschitz)
+        result = instance.solve(objective, self.point(x0), options, progress)
+        return Relaxation(self, result, lipschitz)
 
     def nonfinite_error(self, x: np.ndarray, step: int) -> CfcError:
         """Name the family and instance where a NaN or Inf first appears."""

@@ -349,7 +349,7 @@ def test_a_kink_outside_the_box_is_fine() -> None:
 def test_pgd_with_l_caps_its_steps_and_traces_the_margin() -> None:
     problem = example_problem("sequence_redemption")
     L = global_lipschitz(problem, refine=False).L
-    relaxation = problem.relax("pgd", lipschitz=True)
+    relaxation = problem.relax("pgd", lipschitz_cap=True)
     trace = relaxation.trace
     assert "margin" in trace.columns
     assert trace["margin"].min() >= 0.0

@@ -124,10 +124,10 @@ class _EnergyOnlyDisagrees:
 def test_pgd_accepts_only_on_the_energy_it_records() -> None:
     """Armijo must hold for the energy the trace records (from the energy-and-gradient
     evaluation), not only for the energy-only evaluation: kernels may round differently."""
-    from cfc_dsl.runtime.solvers.base import ProjectedGradient, SolveOptions
+    from cfc_dsl.runtime.solvers.pgd import PgdOptions, ProjectedGradient
 
     result = ProjectedGradient().solve(_EnergyOnlyDisagrees(), np.array([0.9]),
-                                       SolveOptions(max_steps=50))
+                                       PgdOptions(max_steps=50))
     energies = result.trace.energies
     for before, after in itertools.pairwise(energies):
         assert after <= before, f"the energy rose from {before!r} to {after!r}"

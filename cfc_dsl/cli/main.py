@@ -1,6 +1,7 @@
 """The `cfc` command line: argument parsing, dispatch and the error boundary.
 
-Each subcommand lives in its own module (`compile.py`, `run.py`, `audit.py`, `graph.py`). This module turns every `CfcError` into a
+Each subcommand lives in its own module (`compile.py`, `run.py`, `audit.py`, `graph.py`,
+`solvers.py`). This module turns every `CfcError` into a
 rendered message and its exit code (2 user error, 3 environment), and any other exception
 into a short internal-error message; `CFC_DEBUG=1` shows the Python traceback too.
 """
@@ -58,12 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     _common_bind(p)
     p.add_argument("--init", help="initial point: JSON {var: number | nested list}")
-    p.add_argument("--solver", default="pgd", help="pgd (default): projected gradient with "
-                   "Armijo line search; certified: step 1/L from the certified Lipschitz bound")
-    p.add_argument("--lipschitz-cap", action="store_true",
-                   help="pgd: cap steps at 2/L and trace the contraction margin 2/L - t")
-    p.add_argument("--max-steps", type=int, default=1000)
-    p.add_argument("--tol", type=float, default=1e-8)
+    from cfc_dsl.cli.solvers import add_run_arguments
+
+    add_run_arguments(p)  # --solver (from the registry), --solver-opt and the shorthands
     _backend(p)
     p.add_argument("--trace", help="write the trace (.csv or .parquet)")
     p.add_argument("--out", help="write the result as JSON")
@@ -91,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():  # type: ignore[no-untyped-def]
-    """Subcommands that live with their feature (check, graph, sweep)."""
-    from cfc_dsl.cli import audit, graph, sweep
+    """Subcommands that live with their feature (check, graph, solvers, sweep)."""
+    from cfc_dsl.cli import audit, graph, solvers, sweep
 
-    return [audit.register, graph.register, sweep.register]
+    return [audit.register, graph.register, solvers.register, sweep.register]
 
 
 def _handler(command: str):  # type: ignore[no-untyped-def]

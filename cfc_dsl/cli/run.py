@@ -7,12 +7,14 @@ about the run itself (fallbacks, progress) go to stderr so stdout stays machine-
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 from pathlib import Path
 
 from cfc_dsl.cli.common import bind_args, compile_json, input_files, nested
+from cfc_dsl.cli.solvers import solver_options
 from cfc_dsl.diagnostics import CfcError, ErrorKind, plural
 from cfc_dsl.frontend import load_file
 
@@ -39,12 +41,6 @@ def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
 def _check_run_args(args: argparse.Namespace) -> None:
     from cfc_dsl.runtime.outputs import check_output
 
-    if args.max_steps < 0:
-        raise CfcError(ErrorKind.ARGUMENT, f"--max-steps must be 0 or more, got {args.max_steps}",
-                       None, "for example --max-steps 1000 (0 evaluates the initial state only)")
-    if not (math.isfinite(args.tol) and args.tol >= 0):
-        raise CfcError(ErrorKind.ARGUMENT, f"--tol must be a finite number >= 0, got {args.tol:g}",
-                       None, "for example --tol 1e-8")
     inputs = input_files(args, "--init")
     if args.trace:
         trace = check_output(args.trace, "--trace", inputs, "trace.csv")
@@ -59,12 +55,12 @@ def _check_run_args(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    options = solver_options(args)  # checked before anything is compiled or bound
     _check_run_args(args)
     model = load_file(args.model)
     problem = bind_args(args, model, args.init)
-    extra = {"lipschitz": True} if getattr(args, "lipschitz_cap", False) else {}
-    relaxation = problem.relax(solver=args.solver, max_steps=args.max_steps, tol=args.tol,
-                               progress=_progress_printer(args.json), **extra)
+    relaxation = problem.relax(solver=args.solver, options=options,
+                               progress=_progress_printer(args.json))
     result = relaxation.result
     payload = {
         "model": model.name, "energy": result.energy, "energy_initial": result.energy_initial,
@@ -72,8 +68,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "reason": result.reason.value, "delta_f90": result.delta_f90,
         "x": nested(relaxation.values), "compile": compile_json(problem.compiled),
         "solver": result.solver,
+        "solver_options": dataclasses.asdict(options),
     }
-    if args.json or args.out or result.solver == "certified":
+    if args.json or args.out or relaxation.lipschitz is not None:
         from cfc_dsl.runtime.lipschitz import lipschitz_report
 
         payload["lipschitz"] = lipschitz_report(problem, refine=False)  # the L the solver saw
@@ -93,10 +90,10 @@ def cmd_run(args: argparse.Namespace) -> int:
           + (f" (kernels: cache {comp['cache']}, {comp['seconds']:.2f} s)" if comp["backend"] == "c" else ""))
     print(f"  energy  {result.energy_initial + 0.0:.10g} -> {result.energy + 0.0:.10g} in "
           f"{plural(result.steps, 'step')}")
-    print(f"  stopped {result.reason.value}: {result.reason.describe(args.tol)}")
+    print(f"  stopped {result.reason.value}: {result.reason.describe(options.tol)}")
     print(f"  ΔF90    {plural(result.delta_f90, 'step')}")
-    if result.solver == "certified":
-        L = payload["lipschitz"]["L"]
+    if relaxation.lipschitz is not None:  # the solver declared it needs L
+        L = relaxation.lipschitz
         print(f"  L       {L:.6g} (Gershgorin), step 1/L = {1 / L if L else math.inf:.6g}")
     width = max((len(n) for n in relaxation.families), default=0)
     for name, value in relaxation.families.items():

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
-from cfc_dsl.runtime.backends.native import BackendKind, total
+from cfc_dsl.runtime.backends.native import BackendKind, bound_weights, total
 from cfc_dsl.runtime.bind.tables import BoundModel
 from cfc_dsl.runtime.build.cuda import _error_text, check_device
 
@@ -34,6 +34,7 @@ class CudaBackend:
     def __init__(self, bound: BoundModel, ffi: Any, lib: Any):
         check_device(ffi, lib)
         self.bound, self.ffi, self.lib = bound, ffi, lib
+        self.weights = bound_weights(bound)  # used when an evaluation passes None
         self._pointers: list[Any] = []  # every device allocation, freed with the backend
         self._finalizer = weakref.finalize(self, _free_all, lib, self._pointers)
         self._finalizer.atexit = False  # at exit the driver frees it, and may be gone already
@@ -48,6 +49,7 @@ class CudaBackend:
                      for a in table.params]
             self._calls.append((getattr(lib, f"cfc_eg_{table.energy}"),
                                 getattr(lib, f"cfc_e_{table.energy}"), args, table.weight))
+        # the last field is the bound weight (benches read it); evaluations take `weights`
 
     def close(self) -> None:
         """Free the device memory now (otherwise it goes when the backend is collected)."""
@@ -86,23 +88,53 @@ class CudaBackend:
     def _kernel_status(self) -> None:
         self._check(self.lib.cfc_cuda_status(), "run a kernel")
 
-    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+    def _w(self, weights: np.ndarray | None) -> list[float]:
+        w = self.weights if weights is None else weights
+        if len(w) != len(self._calls):
+            raise ValueError(f"expected {len(self._calls)} weights, got {len(w)}")
+        return [float(v) for v in w]
+
+    def energy(self, x: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]:
         self._put_x(x)
-        fam = np.array([w * e(*args, self._x) for _, e, args, w in self._calls])
+        fam = np.array([w * e(*args, self._x) for (_, e, args, _), w
+                        in zip(self._calls, self._w(weights), strict=True)])
         self._kernel_status()
         return total(fam), fam
 
-    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        x = self._put_x(x)
-        grad = np.zeros_like(x)
+    def _zero_g(self) -> None:
         if self._bytes:
             self._check(self.lib.cfc_cuda_zero(self._g, self._bytes), "clear the gradient")
-        fam = np.array([w * eg(*args, w, self._x, self._g) for eg, _, args, w in self._calls])
-        self._kernel_status()
+
+    def _get_g(self, out: np.ndarray) -> None:
         if self._bytes:
-            dst = self.ffi.cast("void *", grad.ctypes.data)
+            dst = self.ffi.cast("void *", out.ctypes.data)
             self._check(self.lib.cfc_cuda_to_host(dst, self._g, self._bytes), "copy the gradient back")
+
+    def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
+                        ) -> tuple[float, np.ndarray, np.ndarray]:
+        x = self._put_x(x)
+        grad = np.zeros_like(x)
+        self._zero_g()
+        fam = np.array([w * eg(*args, w, self._x, self._g) for (eg, _, args, _), w
+                        in zip(self._calls, self._w(weights), strict=True)])
+        self._kernel_status()
+        self._get_g(grad)
         return total(fam), fam, grad
+
+    def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Each family's kernel once, its gradient copied out into its own row."""
+        x = self._put_x(x)
+        rows = np.zeros((len(self._calls), x.shape[0]))
+        fam = []
+        for (eg, _, args, _), w, row in zip(self._calls, self._w(weights), rows, strict=True):
+            self._zero_g()
+            fam.append(w * eg(*args, w, self._x, self._g))
+            self._kernel_status()
+            self._get_g(row)
+        fam_arr = np.array(fam)
+        return total(fam_arr), fam_arr, rows
 
     def device_name(self) -> str:
         buf = self.ffi.new("char[256]")

@@ -3,6 +3,8 @@
 `CBackend` calls the generated kernels through cffi; `PythonBackend` is the NumPy
 reference built from the same SymPy expressions (the oracle for parity tests and the
 fallback without a C compiler). Both return (total, per-family weighted energies, grad).
+The per-family weights are an argument of every evaluation (the kernels take `w`), so they
+can change between calls; None means the weights the model was bound with.
 """
 
 from __future__ import annotations
@@ -25,14 +27,27 @@ class BackendKind(Enum):
 
 class Backend(Protocol):
     kind: BackendKind
+    weights: np.ndarray  # the bound weights, used when an evaluation passes None
 
-    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]: ...
+    def energy(self, x: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]: ...
 
-    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
+    def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
+                        ) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+        """(F, family energies, weighted gradient of each family: families x n)."""
+        ...
 
 
 def total(families: np.ndarray) -> float:
     return math.fsum(families.tolist())
+
+
+def bound_weights(bound: BoundModel) -> np.ndarray:
+    """The weights a model was bound with (its `weight` lines and --set weight.F)."""
+    return np.array([t.weight for t in bound.families], dtype=np.float64)
 
 
 class CBackend:
@@ -41,6 +56,7 @@ class CBackend:
     def __init__(self, bound: BoundModel, ffi: Any, lib: Any):
         self.bound = bound
         self.ffi = ffi
+        self.weights = bound_weights(bound)
         self._keep: list[np.ndarray] = []
         self._calls: list[tuple[Any, Any, list[Any], float]] = []
         for table in bound.families:
@@ -53,7 +69,7 @@ class CBackend:
                 args.append(ffi.cast("double *", arr.ctypes.data))
             eg = getattr(lib, f"cfc_eg_{table.energy}")
             e = getattr(lib, f"cfc_e_{table.energy}")
-            self._calls.append((eg, e, args, table.weight))
+            self._calls.append((eg, e, args, table.weight))  # the bound weight, for benches
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -63,17 +79,37 @@ class CBackend:
         # from_buffer is ~1 us cheaper per array than cast(x.ctypes.data); it keeps x alive
         return x, self.ffi.from_buffer("double[]", x)
 
-    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+    def _w(self, weights: np.ndarray | None) -> list[float]:
+        w = self.weights if weights is None else weights
+        if len(w) != len(self._calls):
+            raise ValueError(f"expected {len(self._calls)} weights, got {len(w)}")
+        return [float(v) for v in w]
+
+    def energy(self, x: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]:
         x, xp = self._x(x)
-        fam = np.array([w * e(*args, xp) for _, e, args, w in self._calls])
+        fam = np.array([w * e(*args, xp) for (_, e, args, _), w
+                        in zip(self._calls, self._w(weights), strict=True)])
         return total(fam), fam
 
-    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
+                        ) -> tuple[float, np.ndarray, np.ndarray]:
         x, xp = self._x(x)
         grad = np.zeros(x.shape[0])
         gp = self.ffi.from_buffer("double[]", grad)
-        fam = np.array([w * eg(*args, w, xp, gp) for eg, _, args, w in self._calls])
+        fam = np.array([w * eg(*args, w, xp, gp) for (eg, _, args, _), w
+                        in zip(self._calls, self._w(weights), strict=True)])
         return total(fam), fam, grad
+
+    def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+        """One pass, each family's kernel into its own gradient row."""
+        x, xp = self._x(x)
+        rows = np.zeros((len(self._calls), x.shape[0]))
+        fam = np.array([w * eg(*args, w, xp, self.ffi.from_buffer("double[]", row))
+                        for (eg, _, args, _), w, row
+                        in zip(self._calls, self._w(weights), rows, strict=True)])
+        return total(fam), fam, rows
 
 
 class PythonBackend:
@@ -86,6 +122,7 @@ class PythonBackend:
         from cfc_dsl.functions import NUMPY_FUNCTIONS
 
         self.bound = bound
+        self.weights = bound_weights(bound)
         self._fns: dict[str, tuple[Any, list[Any]]] = {}
         modules = [NUMPY_FUNCTIONS, "numpy"]
         for d in derive_model(bound.model):
@@ -102,21 +139,43 @@ class PythonBackend:
             values = f(*[x[s] for s in table.slots], *table.params)
         return np.broadcast_to(np.asarray(values, dtype=float), (table.size,))
 
-    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        fam = np.array([t.weight * math.fsum(self.per_instance(i, x).tolist())
-                        for i, t in enumerate(self.bound.families)])
+    def _w(self, weights: np.ndarray | None) -> np.ndarray:
+        w = self.weights if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != self.weights.shape:
+            raise ValueError(f"expected {self.weights.size} weights, got {w.shape}")
+        return w
+
+    def energy(self, x: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]:
+        w = self._w(weights)
+        fam = np.array([w[i] * math.fsum(self.per_instance(i, x).tolist())
+                        for i in range(len(self.bound.families))])
         return total(fam), fam
 
-    def energy_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[float, np.ndarray, np.ndarray]:
+        rows = np.zeros((len(self.bound.families), x.shape[0]))
+        f, fam = self._accumulate(x, self._w(weights), list(rows))
+        return f, fam, rows
+
+    def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
+                        ) -> tuple[float, np.ndarray, np.ndarray]:
         grad = np.zeros_like(x, dtype=float)
+        f, fam = self._accumulate(x, self._w(weights), [grad] * len(self.bound.families))
+        return f, fam, grad
+
+    def _accumulate(self, x: np.ndarray, w: np.ndarray, into: list[np.ndarray]
+                    ) -> tuple[float, np.ndarray]:
+        """Add each family's weighted gradient into its array of `into` (one shared array
+        for the total gradient, or one row per family)."""
         fam = []
         for i, table in enumerate(self.bound.families):
             _, grads = self._fns[table.energy]
             values = [x[s] for s in table.slots]
-            fam.append(table.weight * math.fsum(self.per_instance(i, x).tolist()))
+            fam.append(w[i] * math.fsum(self.per_instance(i, x).tolist()))
             with np.errstate(all="ignore"):
                 for slot, g in zip(table.slots, grads, strict=False):
                     gv = np.broadcast_to(np.asarray(g(*values, *table.params), float), (table.size,))
-                    grad += table.weight * np.bincount(slot, weights=gv, minlength=x.shape[0])
+                    into[i] += w[i] * np.bincount(slot, weights=gv, minlength=x.shape[0])
         fam_arr = np.array(fam)
-        return total(fam_arr), fam_arr, grad
+        return total(fam_arr), fam_arr

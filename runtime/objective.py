@@ -1,0 +1,79 @@
+"""The objective a solver sees: F(x) = sum_f w_f E_f(x) over a bound problem's backend, with
+the per-family weights `w` as a live runtime array (homotopy and adapters change it between
+steps; nothing recompiles or rebinds), and what the solver's declared needs asked for: a
+certified Lipschitz constant, per-family gradients from the same evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal, Protocol, overload
+
+import numpy as np
+
+from cfc_dsl.runtime.solvers.registry import Needs
+
+
+class WeightedBackend(Protocol):
+    """The backend calls the objective makes; `weights` is one float per family."""
+
+    def energy(self, x: np.ndarray, weights: np.ndarray | None = None
+               ) -> tuple[float, np.ndarray]: ...
+
+    def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
+                        ) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
+                     ) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+
+FamilyEvaluation = tuple[float, np.ndarray, np.ndarray, np.ndarray]
+"""(F, weighted family energies, gradient, weighted per-family gradients (families x n))."""
+
+
+def family_grad_norms(family_grads: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each family's weighted gradient."""
+    return np.sqrt(np.einsum("fn,fn->f", family_grads, family_grads))
+
+
+class Objective:
+    """F, its gradient and (when declared) per-family gradients at the current weights."""
+
+    def __init__(self, backend: WeightedBackend, weights: np.ndarray, lower: np.ndarray,
+                 upper: np.ndarray, family_names: tuple[str, ...],
+                 nonfinite: Callable[[np.ndarray, int], Exception], needs: Needs = Needs.NONE,
+                 lipschitz: float | None = None):
+        self.backend = backend
+        self.weights = weights  # the problem's own array: a change is seen at the next call
+        self.lower, self.upper, self.family_names = lower, upper, family_names
+        self.needs = needs
+        self.lipschitz = lipschitz  # set when needs has LIPSCHITZ (finite, >= 0)
+        self._nonfinite = nonfinite
+
+    def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        return self.backend.energy(x, self.weights)
+
+    @overload
+    def energy_and_grad(self, x: np.ndarray, per_family: Literal[False] = False
+                        ) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    @overload
+    def energy_and_grad(self, x: np.ndarray, per_family: Literal[True]) -> FamilyEvaluation: ...
+
+    def energy_and_grad(self, x: np.ndarray, per_family: bool = False
+                        ) -> tuple[float, np.ndarray, np.ndarray] | FamilyEvaluation:
+        """(F, family energies, gradient); with `per_family`, also each family's weighted
+        gradient, from the same pass (one kernel call per family, each into its own row)."""
+        if not per_family:
+            return self.backend.energy_and_grad(x, self.weights)
+        if Needs.PER_FAMILY not in self.needs:
+            raise RuntimeError("per-family gradients were not declared: add Needs.PER_FAMILY "
+                               "to the solver's needs")
+        f, fam, rows = self.backend.family_grads(x, self.weights)
+        return f, fam, rows.sum(axis=0), rows
+
+    def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None,
+                     step: int) -> None:
+        if np.isfinite(energy) and (grad is None or np.all(np.isfinite(grad))):
+            return
+        raise self._nonfinite(x, step)

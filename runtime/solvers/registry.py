@@ -1,0 +1,205 @@
+"""The solver registry: every solver is a class registered here by name, with a frozen
+options dataclass and the needs it declares (a certified Lipschitz constant, Hessian-vector
+products, per-family access). `--solver`, `--solver-opt`, `cfc solvers` and
+`Problem.relax(solver=..., **options)` all read this table; nothing else names a solver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Flag, auto
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
+
+
+class Needs(Flag):
+    """What a solver asks the problem to supply before it runs."""
+
+    NONE = 0
+    LIPSCHITZ = auto()  # a certified global L (refused, naming the factor, when none exists)
+    HVP = auto()  # Hessian-vector products
+    PER_FAMILY = auto()  # per-family gradients from the same evaluation
+
+    def names(self) -> list[str]:
+        return [n.name.lower() for n in Needs if n.value and n in self]  # type: ignore[union-attr]
+
+
+def option(default: Any, help: str, check: Callable[[Any], bool] | None = None,
+           rule: str = "") -> Any:
+    """A field of a solver's options dataclass: its default, one line of help and an
+    optional check on the value (with the rule it enforces, for the message)."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check,
+                                                         "rule": rule})
+
+
+class Solver(Protocol):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Options: ClassVar[type[Any]]  # a frozen dataclass
+
+    def needs(self, options: Any) -> Needs: ...
+
+    def solve(self, objective: Any, x0: np.ndarray, options: Any,
+              progress: Callable[[int, float, float], None] | None = None) -> Any: ...
+
+
+SOLVERS: dict[str, type[Any]] = {}
+MENU = ("pgd", "certified")  # the listing order; a solver not named here comes after, by name
+
+
+def register(cls: type[Any]) -> type[Any]:
+    """Class decorator: add a solver to the registry under `cls.name`."""
+    if cls.name in SOLVERS:
+        raise ValueError(f"solver '{cls.name}' is registered twice")
+    if not (dataclasses.is_dataclass(cls.Options) and cls.Options.__dataclass_params__.frozen):
+        raise TypeError(f"solver '{cls.name}': Options must be a frozen dataclass")
+    SOLVERS[cls.name] = cls
+    return cls
+
+
+def solver_names() -> tuple[str, ...]:
+    """The registered solvers in menu order."""
+    rank = {name: i for i, name in enumerate(MENU)}
+    return tuple(sorted(SOLVERS, key=lambda n: (rank.get(n, len(MENU)), n)))
+
+
+def solver_class(name: str, span: Span | None = None) -> type[Any]:
+    """The registered class, or a CfcError that lists the choices."""
+    if name in SOLVERS:
+        return SOLVERS[name]
+    close = difflib.get_close_matches(name, SOLVERS, n=1)
+    guess = f"did you mean '{close[0]}'? " if close else ""
+    raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{name}'", span,
+                   f"{guess}available solvers: {', '.join(solver_names())} (see 'cfc solvers')")
+
+
+# ---------------------------------------------------------------- options
+@dataclass(frozen=True)
+class OptionInfo:
+    name: str
+    type: str  # "int", "float" or "bool"
+    default: Any
+    help: str
+
+
+def option_infos(solver: str) -> tuple[OptionInfo, ...]:
+    cls = solver_class(solver)
+    hints = typing.get_type_hints(cls.Options)
+    return tuple(OptionInfo(f.name, hints[f.name].__name__, f.default, f.metadata.get("help", ""))
+                 for f in dataclasses.fields(cls.Options))
+
+
+def options_hint(solver: str) -> str:
+    keys = ", ".join(f"{o.name}: {o.type} = {o.default!r}" for o in option_infos(solver))
+    return f"solver '{solver}' takes {keys}"
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _convert(kind: str, value: Any) -> Any:
+    """The value as `kind`, from a string (the command line) or a Python value; ValueError
+    when it is not one."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if kind == "bool":
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise ValueError
+        number = float(text)  # ValueError for text that is no number
+        if kind == "int":
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return number
+    if kind == "bool":
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise ValueError
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError  # True is an int to Python, never a step count to us
+    if kind == "int":
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return int(value)
+        raise ValueError
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    raise ValueError
+
+
+def parse_options(solver: str, values: Mapping[str, Any],
+                  spans: Mapping[str, tuple[Span | None, Span | None]] | None = None) -> Any:
+    """The solver's options dataclass from {key: value}: strings (from `--solver-opt`) are
+    converted by the field types; an unknown key or bad value is a CfcError whose hint
+    lists the valid keys. `spans`: key -> (span of the key, span of the value)."""
+    cls = solver_class(solver)
+    fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+    hints = typing.get_type_hints(cls.Options)
+    spans = spans or {}
+    out: dict[str, Any] = {}
+    for key, raw in values.items():
+        key_span, value_span = spans.get(key, (None, None))
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            guess = f"did you mean '{close[0]}'? " if close else ""
+            raise CfcError(ErrorKind.ARGUMENT, f"solver '{solver}' has no option '{key}'",
+                           key_span, guess + options_hint(solver))
+        field, kind = fields[key], hints[key].__name__
+        try:
+            value = _convert(kind, raw)
+        except (ValueError, OverflowError):
+            raise CfcError(ErrorKind.ARGUMENT, f"option '{key}' of solver '{solver}' takes "
+                           f"{'an' if kind == 'int' else 'a'} {kind}, got {raw!r}", value_span,
+                           options_hint(solver)) from None
+        check, rule = field.metadata.get("check"), field.metadata.get("rule", "")
+        bad_float = kind == "float" and not math.isfinite(value) and not rule.endswith("inf")
+        if bad_float or (check is not None and not check(value)):
+            raise CfcError(ErrorKind.ARGUMENT, f"option '{key}' of solver '{solver}' must be "
+                           f"{rule or 'finite'}, got {raw!r}", value_span, options_hint(solver))
+        out[key] = value
+    return cls.Options(**out)
+
+
+# ---------------------------------------------------------------- the listing
+@dataclass(frozen=True)
+class SolverInfo:
+    name: str
+    description: str
+    needs: tuple[str, ...]  # with the default options
+    options: tuple[OptionInfo, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "needs": list(self.needs),
+                "options": [dataclasses.asdict(o) for o in self.options]}
+
+
+def solver_infos() -> tuple[SolverInfo, ...]:
+    out = []
+    for name in solver_names():
+        cls = SOLVERS[name]
+        needs = cls().needs(cls.Options())
+        out.append(SolverInfo(name, cls.description, tuple(needs.names()), option_infos(name)))
+    return tuple(out)
+
+
+def lipschitz_free_hint(solver: str) -> str:
+    """What to do when `solver` (with its options) needs an L that the model lacks."""
+    cls = solver_class(solver)
+    if Needs.LIPSCHITZ not in cls().needs(cls.Options()):
+        return (f"run '{solver}' without the option that asks for a Lipschitz constant; its "
+                "line search needs none")
+    free = [n for n in solver_names()
+            if Needs.LIPSCHITZ not in SOLVERS[n]().needs(SOLVERS[n].Options())]
+    if not free:
+        return "every registered solver needs a Lipschitz constant"
+    return f"use '--solver {free[0]}', which needs no Lipschitz constant"
