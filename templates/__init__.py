@@ -1,1 +1,1 @@
-"""Jinja templates for generated kernels (installed as the package `codegen.templates`)."""
+"""Jinja templates for generated kernels (installed as the package `cfc_dsl.templates`)."""
