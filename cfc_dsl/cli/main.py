@@ -89,10 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extensions():  # type: ignore[no-untyped-def]
-    """Subcommands that live with their feature (check, graph, solvers, sweep)."""
-    from cfc_dsl.cli import audit, graph, solvers, sweep
+    """Subcommands that live with their feature (check, graph, solvers, sweep, plot)."""
+    from cfc_dsl.cli import audit, graph, plot, solvers, sweep
 
-    return [audit.register, graph.register, solvers.register, sweep.register]
+    return [audit.register, graph.register, solvers.register, sweep.register, plot.register]
 
 
 def _handler(command: str):  # type: ignore[no-untyped-def]
