@@ -20,12 +20,16 @@ from typing import Any
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.frontend import MAX_MODEL_BYTES, open_input, read_input
 from cfc_dsl.model import Model, Target
 from cfc_dsl.runtime.audit.gradients import AuditOptions, AuditReport, FamilyAudit, audit, method
+from cfc_dsl.runtime.bind.points import read_json
 from cfc_dsl.runtime.bind.tables import BoundModel, DataInput, Setting
 
 KIND = "cfc-audit-certificate"
 SCHEMA = 1
+MAX_CERTIFICATE_BYTES = 64 * 2 ** 20  # a few kB per family
+CERTIFICATE_HINT = "a certificate is the JSON file written by 'cfc check --certificate'"
 LIPSCHITZ_NORM = ("spectral norm of the matrix of entrywise Hessian bounds |d2E/dx_i dx_j| "
                   "over each instance's box, max over instances, times |weight|")
 
@@ -34,8 +38,13 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    return sha256_bytes(Path(path).read_bytes())
+def sha256_file(path: Path, what: str = "file") -> str:
+    """The digest of a regular file, read in chunks (a FIFO or device is refused)."""
+    digest = hashlib.sha256()
+    with open_input(Path(path), what, limit=None, hint="pass a regular file") as (file, _):
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- the Lipschitz section
@@ -210,11 +219,8 @@ def run_check(model_path: str, settings: Sequence[Setting] = (),
     from cfc_dsl.runtime.build.pipeline import build
 
     path = Path(model_path)
-    try:
-        source_bytes = path.read_bytes()
-    except OSError as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"cannot read model file '{path}': {exc}", None,
-                       "check the path; model files end in .cfc") from None
+    source_bytes = read_input(path, "model file", limit=MAX_MODEL_BYTES,
+                              hint="check the path; model files end in .cfc")
     model = model if model is not None else load_file(path)
     bound = bind(model, tuple(settings), tuple(data_inputs))
     kernels = build(model, Target.C)
@@ -287,18 +293,14 @@ class Verification:
 
 
 def load_certificate(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
+    if not Path(path).exists():
         raise CfcError(ErrorKind.ARGUMENT, f"certificate '{path}' does not exist", None,
-                       "write one with 'cfc check MODEL --certificate PATH'") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"cannot read certificate '{path}': {exc}", None,
-                       "a certificate is the JSON file written by 'cfc check --certificate'") \
-            from None
+                       "write one with 'cfc check MODEL --certificate PATH'")
+    # bounded: size, depth and number length are checked before the JSON parser runs
+    data, _, _ = read_json(Path(path), "certificate", CERTIFICATE_HINT, MAX_CERTIFICATE_BYTES)
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise CfcError(ErrorKind.ARGUMENT, f"'{path}' is not a cfc audit certificate", None,
-                       "a certificate is the JSON file written by 'cfc check --certificate'")
+                       CERTIFICATE_HINT)
     if data.get("schema") != SCHEMA:
         raise CfcError(ErrorKind.ARGUMENT,
                        f"certificate '{path}' has schema {data.get('schema')!r}; this cfc "
@@ -325,7 +327,7 @@ def verify(cert_path: Path, model_path: str | None = None) -> Verification:
     options = AuditOptions(samples=int(a.get("samples", 200)), seed=int(a.get("seed", 0)),
                            rtol=float(a.get("rtol", AuditOptions.rtol)),
                            dps=int(a.get("dps", AuditOptions.dps)))
-    now = sha256_file(Path(path))
+    now = sha256_file(Path(path), "model file")
     try:
         run = run_check(path, settings, data, options)
     except CfcError as err:

@@ -1,38 +1,53 @@
-"""Runtime inputs from files: data arrays (.npy, .csv) and point files (JSON).
+"""Runtime inputs from files: data arrays (.npy, .csv); point files are in `points`.
 
-Every failure is a `CfcError` that points at the declaration it concerns (or at the key in
-the JSON file) and says what to do next. Nothing here ever writes to the user's files.
+Every failure is a `CfcError` that points at the declaration it concerns and says what to
+do next. Only regular files are read, a .npy header is checked against the file's size and
+the memory budget before anything is allocated, and nothing here writes to the user's files.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span, did_you_mean, plural
+from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, plural
+from cfc_dsl.frontend import open_input
 from cfc_dsl.model import DataSpec, DType
+from cfc_dsl.runtime.bind.points import PointValues, key_span, load_point
+
+__all__ = ["PointValues", "key_span", "load_array", "load_point"]  # point files moved to points
 
 
-def load_array(path: Path, spec: DataSpec) -> np.ndarray:
+class Budget(Protocol):
+    """What `load_array` charges a large array to (bind's MemoryBudget)."""
+
+    def charge(self, nbytes: int, what: str, span: Span | None) -> None: ...
+
+
+def load_array(path: Path, spec: DataSpec, budget: Budget | None = None) -> np.ndarray:
     """Load `path` for the data declaration `spec`; dtype is checked, shape is not (yet)."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise CfcError(ErrorKind.DATA, f"data file '{path}' for '{spec.name}' does not exist",
                        spec.span, f"pass an existing .npy or .csv file: --data {spec.name}=PATH")
     suffix = path.suffix.lower()
+    hint = f"pass an existing .npy or .csv file: --data {spec.name}=PATH"
+    if suffix not in (".npy", ".csv"):
+        raise CfcError(ErrorKind.DATA, f"cannot read '{path}': unknown file type '{suffix}'",
+                       spec.span, "data files are .npy (numpy.save) or .csv (comma-separated)")
     try:
-        if suffix == ".npy":
-            _check_npy_magic(path, spec)
-            array = np.load(path, allow_pickle=False)
-        elif suffix == ".csv":
-            array = _load_csv(path)
-        else:
-            raise CfcError(ErrorKind.DATA, f"cannot read '{path}': unknown file type '{suffix}'",
-                           spec.span, "data files are .npy (numpy.save) or .csv (comma-separated)")
+        with open_input(path, "data file", limit=None, hint=hint,
+                        span=spec.span, kind=ErrorKind.DATA) as (file, size):
+            if suffix == ".npy":
+                _check_npy_header(file, size, path, spec, budget)
+                array = np.load(file, allow_pickle=False)
+            else:
+                array = _load_csv(file.read())
     except CfcError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise CfcError(ErrorKind.DATA, f"cannot read '{path}' for '{spec.name}': {exc}",
                        spec.span, "write it with numpy.save, or as plain comma-separated numbers"
                        ) from None
@@ -56,22 +71,45 @@ def load_array(path: Path, spec: DataSpec) -> np.ndarray:
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def _check_npy_magic(path: Path, spec: DataSpec) -> None:
-    """np.load takes a file that is not .npy for a pickle and says so; say what it is."""
-    with open(path, "rb") as f:
-        head = f.read(len(_NPY_MAGIC))
-    if head != _NPY_MAGIC:
+def _check_npy_header(file: BinaryIO, size: int, path: Path, spec: DataSpec,
+                      budget: Budget | None) -> None:
+    """The header's shape must fit the file and the memory budget: np.load allocates the
+    whole array before it reads a byte of it. Leaves `file` at its start."""
+    if file.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+        # np.load takes a file that is not .npy for a pickle and says so; say what it is
         raise CfcError(ErrorKind.DATA, f"'{path}' is not a .npy file (it does not start with "
                        "the NumPy header)", spec.span,
                        "write it with numpy.save, or name a comma-separated file '.csv'")
+    file.seek(0)
+    fmt = np.lib.format
+    version = fmt.read_magic(file)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(file)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(file)
+    else:
+        shape, _, dtype = fmt._read_array_header(file, version)  # 3.0: no public reader
+    elements = math.prod(shape)
+    nbytes = elements * dtype.itemsize
+    held = size - file.tell()
+    if not dtype.hasobject and nbytes > held:
+        raise CfcError(ErrorKind.DATA, f"'{path}' is truncated or damaged: its header says shape "
+                       f"{list(shape)} ({nbytes:,} bytes of {dtype}) but the file holds "
+                       f"{plural(max(held, 0), 'byte')} after it", spec.span,
+                       "write the array again with numpy.save")
+    if budget is not None:  # the array as loaded, and its float64/int64 copy
+        budget.charge(elements * (dtype.itemsize + 8), f"data '{spec.name}' ({list(shape)})",
+                      spec.span)
+    file.seek(0)
 
 
-def _load_csv(path: Path) -> np.ndarray:
+def _load_csv(data: bytes) -> np.ndarray:
     try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a BOM is not part of the first cell
+        text = data.decode("utf-8-sig")  # -sig: a BOM is not part of the first cell
     except UnicodeDecodeError as exc:
         raise ValueError(f"it is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
                          f"{exc.start}); is it a binary file?") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as Path.read_text did
     lines = [(n, ln) for n, ln in enumerate(text.splitlines(), 1)
              if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
@@ -156,88 +194,3 @@ INT64_MAX = np.iinfo(np.int64).max
 def _first(mask: np.ndarray) -> list[int]:
     """The index (as a list) of the first True in `mask`; [] for a 0-d mask."""
     return list(map(int, np.argwhere(mask)[0])) if mask.ndim else []
-
-
-def load_point(path: Path, variables: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Read a point file `{"var": number | nested list}`; shapes are checked here."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"cannot read point file '{path}': {exc.strerror}",
-                       None, "pass a JSON file like {\"eta\": [0.1, 0.2]}") from None
-    except UnicodeDecodeError as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"point file '{path}' is not UTF-8 text (byte "
-                       f"{exc.object[exc.start]:#04x} at offset {exc.start})", None,
-                       "pass a JSON file like {\"eta\": [0.1, 0.2]}") from None
-    source = Source(str(path), text)
-    duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
-        seen: dict[str, object] = {}
-        for key, value in items:
-            if key in seen:
-                duplicates.append(key)
-            seen[key] = value
-        return seen
-
-    try:
-        raw = json.loads(text, object_pairs_hook=pairs)
-    except json.JSONDecodeError as exc:
-        span = Span(source, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-        raise CfcError(ErrorKind.ARGUMENT, f"invalid JSON: {exc.msg}", span,
-                       "a point file maps variable names to numbers or nested lists") from None
-    if not isinstance(raw, dict):
-        raise CfcError(ErrorKind.ARGUMENT, "a point file must be a JSON object",
-                       Span(source, 1, 1, 1, 2), "write {\"eta\": [0.1, 0.2], \"gate\": 0.0}")
-    if duplicates and duplicates[0] in raw:
-        name = duplicates[0]
-        raise CfcError(ErrorKind.ARGUMENT, f"'{name}' is given twice in the point file",
-                       key_span(source, name, last=True), "keep one entry per variable")
-    out = PointValues()
-    for name, value in raw.items():
-        span = key_span(source, name)
-        if name not in variables:
-            raise CfcError(ErrorKind.ARGUMENT, f"unknown variable '{name}' in point file", span,
-                           did_you_mean(name, set(variables)))
-        try:
-            if _has_bool(value):
-                raise TypeError("true/false")
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise CfcError(ErrorKind.ARGUMENT, f"'{name}' must be a number or a nested list of "
-                           "numbers", span, "check for strings, true/false or ragged lists") from None
-        shape = variables[name]
-        if array.shape != shape and not (array.ndim == 0 and shape == ()):
-            raise CfcError(ErrorKind.ARGUMENT, f"'{name}' has shape {list(array.shape)} in the "
-                           f"point file but the model's is {list(shape)}", span,
-                           "give one value per element (nested lists for several dimensions)")
-        if not np.all(np.isfinite(array)):
-            raise CfcError(ErrorKind.ARGUMENT, f"'{name}' has a non-finite value", span,
-                           "point files hold finite numbers only")
-        out[name] = array
-        out.spans[name] = span
-    return out
-
-
-class PointValues(dict[str, np.ndarray]):
-    """A point file's values, with the span of each key (for bind's bounds messages)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.spans: dict[str, Span] = {}
-
-
-def _has_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return True
-    return isinstance(value, list) and any(_has_bool(v) for v in value)
-
-
-def key_span(source: Source, key: str, last: bool = False) -> Span:
-    needle = json.dumps(key)
-    offset = source.text.rfind(needle) if last else source.text.find(needle)
-    if offset < 0:
-        return Span(source, 1, 1, 1, 2)
-    line = source.text.count("\n", 0, offset) + 1
-    column = offset - (source.text.rfind("\n", 0, offset) + 1) + 1
-    return Span(source, line, column, line, column + len(needle))

@@ -17,7 +17,7 @@ import numpy as np
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
 from cfc_dsl.model import DataSpec, Model
-from cfc_dsl.runtime.bind.data import load_array
+from cfc_dsl.runtime.bind.data import Budget, load_array
 from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
 
 MAX_INSTANCES = 500_000_000
@@ -84,8 +84,10 @@ def classify_settings(model: Model, settings: tuple[Setting, ...]) -> Settings:
     return out
 
 
-def load_data(model: Model, data: tuple[DataInput, ...]) -> dict[str, np.ndarray]:
-    """Every declared data array, loaded and checked for its number of dimensions."""
+def load_data(model: Model, data: tuple[DataInput, ...],
+              budget: Budget | None = None) -> dict[str, np.ndarray]:
+    """Every declared data array, loaded and checked for its number of dimensions; arrays
+    read from files are charged to `budget` before they are allocated."""
     # data first: their shapes bind the sizes that no declaration gives
     data_specs = {d.name: d for d in model.data}
     arrays: dict[str, np.ndarray] = {}
@@ -97,7 +99,7 @@ def load_data(model: Model, data: tuple[DataInput, ...]) -> dict[str, np.ndarray
         if isinstance(item.value, np.ndarray):
             arrays[item.name] = item.value
         else:
-            arrays[item.name] = load_array(Path(item.value), spec)
+            arrays[item.name] = load_array(Path(item.value), spec, budget)
     for spec in model.data:
         if spec.name not in arrays:
             raise CfcError(ErrorKind.DATA, f"no data given for '{spec.name}'", spec.span,

@@ -166,12 +166,12 @@ def _available_memory() -> int | None:
 def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput, ...] = (),
          point: Mapping[str, np.ndarray] | None = None) -> BoundModel:
     chosen = classify_settings(model, settings)
-    arrays = load_data(model, data)  # data first: their shapes bind the sizes no one declares
+    budget = MemoryBudget()
+    arrays = load_data(model, data, budget)  # data first: their shapes bind the sizes no one declares
     sizes = bind_sizes(model, arrays, chosen.sizes)
     scalars, params = bind_params(model, sizes, arrays, chosen.params)
     weight_set = chosen.weights
     base = Env(scalars, arrays)
-    budget = MemoryBudget()
 
     for spec in model.variables:
         count = math.prod(shape_of(spec.shape, base, spec.span, f"variable '{spec.name}'"))
@@ -262,6 +262,9 @@ def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str,
     loops: dict[str, np.ndarray] = {}
     count = 1
     for depth, r in enumerate(ranges.ranges, 1):
+        if depth > 1 and count == 0:  # no instances: inner bounds are never evaluated
+            loops[r.var] = np.zeros(0, np.int64)
+            continue
         env = Env(base.scalars, base.arrays, loops)
         lo = np.broadcast_to(as_int(evaluate(r.start, env), r.span, "a range bound"), (count,))
         hi = np.broadcast_to(as_int(evaluate(r.stop, env), r.span, "a range bound"), (count,))
@@ -278,7 +281,7 @@ def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str,
             loops[name] = np.repeat(loops[name], lengths)
         loops[r.var] = np.repeat(lo, lengths) + (np.arange(total) - np.repeat(starts, lengths))
         count = total
-    if ranges.condition is not None:
+    if ranges.condition is not None and count:  # a condition of no instances is not evaluated
         keep = np.broadcast_to(np.asarray(evaluate(ranges.condition, Env(base.scalars, base.arrays,
                                                                           loops)), bool), (count,))
         loops = {k: v[keep] for k, v in loops.items()}
@@ -287,7 +290,7 @@ def expand_ranges(ranges: ast.Ranges | None, base: Env, what: str,
 
 def _describe(what: str, loops: dict[str, np.ndarray]):  # type: ignore[no-untyped-def]
     def where(i: int) -> str:
-        if not loops:
+        if not loops or any(i >= len(v) for v in loops.values()):
             return f"in {what}"
         return f"in {what} at " + ", ".join(f"{k} = {int(v[i])}" for k, v in loops.items())
     return where
@@ -315,6 +318,8 @@ def _apply_inits(model: Model, base: Env, layout: tuple[VariableLayout, ...],
         var = by_name[rule.var]
         loops = expand_ranges(rule.ranges, base, f"init {rule.var}")
         count = len(next(iter(loops.values()))) if loops else 1
+        if count == 0:  # `init x[i in 0..N]` with N = 0: nothing to evaluate
+            continue
         env = Env(base.scalars, base.arrays, loops, _describe(f"init {rule.var}", loops))
         values = np.broadcast_to(np.asarray(evaluate(rule.value, env), float), (count,))
         if rule.ranges is None:
@@ -335,6 +340,11 @@ def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
                           len(f.slot_args) + len(param_names))
     count = len(next(iter(loops.values()))) if loops else 1
     env = Env(base.scalars, base.arrays, loops, _describe(f"factor '{f.name}'", loops))
+    if count == 0:  # a family with no instances: its index and parameter expressions
+        # (x[i % N] with N = 0) are never evaluated, as the kernels never run them
+        empty_slots = tuple(np.zeros(0, np.int64) for _ in f.slot_args)
+        empty_params = tuple(np.zeros(0, np.float64) for _ in param_names)
+        return FamilyTable(f, _weight(f, base, weights), empty_slots, empty_params, loops)
     slots = tuple(_flat_index(ref, variables[ref.name], env, count) for ref in f.slot_args)
     params = []
     for name, expr in zip(param_names, f.param_args, strict=True):
@@ -347,11 +357,14 @@ def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
                               "make the expression finite for every instance, e.g. avoid log(0) "
                               "and division by zero")
         params.append(np.ascontiguousarray(np.broadcast_to(value, (count,)), dtype=np.float64))
+    return FamilyTable(f, _weight(f, base, weights), slots, tuple(params), loops)
+
+
+def _weight(f: FactorFamily, base: Env, weights: dict[str, Setting]) -> float:
     if f.name in weights:
-        weight = weights[f.name].value
-    else:
-        weight = float(np.asarray(evaluate(f.weight, Env(base.scalars, base.arrays))))
-        if not math.isfinite(weight):
-            raise bind_error(f"the weight of factor '{f.name}' is {weight:g}, not a finite "
-                              "number", f.weight.span, "give the family a finite weight")
-    return FamilyTable(f, weight, slots, tuple(params), loops)
+        return weights[f.name].value
+    weight = float(np.asarray(evaluate(f.weight, Env(base.scalars, base.arrays))))
+    if not math.isfinite(weight):
+        raise bind_error(f"the weight of factor '{f.name}' is {weight:g}, not a finite "
+                          "number", f.weight.span, "give the family a finite weight")
+    return weight
