@@ -8,7 +8,6 @@ edges and a legend. `expanded_scene` draws every variable and factor of a bound 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, did_you_mean
+from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import FactorFamily, Model, format_expr, walk
 from cfc_dsl.notation import (
     latex_element,
@@ -27,7 +26,7 @@ from cfc_dsl.notation import (
     unicode_expr,
     unicode_name,
 )
-from cfc_dsl.runtime.bind.data import key_span
+from cfc_dsl.runtime.bind.points import load_point
 from cfc_dsl.runtime.bind.tables import BoundModel
 from cfc_dsl.runtime.figures.layout import expanded_layout
 from cfc_dsl.runtime.figures.palette import INK, family_colours, shade, text_on, tint, viridis
@@ -101,41 +100,9 @@ class Scene:
 
 # ---------------------------------------------------------------- solutions
 def load_solution(path: Path, bound: BoundModel) -> dict[str, np.ndarray]:
-    """Variable values from `cfc run --out` output (its "x") or from a plain point file."""
-    try:
-        text = path.read_text()
-        raw = json.loads(text)
-    except OSError as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"cannot read solution file '{path}': {exc.strerror}",
-                       None, "pass the JSON written by 'cfc run --out PATH.json'") from None
-    except UnicodeDecodeError:
-        raise CfcError(ErrorKind.ARGUMENT, f"solution file '{path}' is not UTF-8 text", None,
-                       "pass the JSON written by 'cfc run --out PATH.json'") from None
-    except json.JSONDecodeError as exc:
-        raise CfcError(ErrorKind.ARGUMENT, f"'{path}' is not valid JSON: {exc.msg}", None,
-                       "pass the JSON written by 'cfc run --out PATH.json'") from None
-    source = Source(str(path), text)
-    values = raw.get("x") if isinstance(raw, dict) and isinstance(raw.get("x"), dict) else raw
-    if not isinstance(values, dict):
-        raise CfcError(ErrorKind.ARGUMENT, f"'{path}' holds no variable values", None,
-                       "expected {\"x\": {\"eta\": [...]}} as 'cfc run --out' writes it")
-    shapes = {v.name: v.shape for v in bound.layout}
-    out = {}
-    for name, value in values.items():
-        if name not in shapes:
-            raise CfcError(ErrorKind.ARGUMENT, f"unknown variable '{name}' in the solution file",
-                           key_span(source, name), did_you_mean(name, set(shapes)))
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
-            array = np.zeros(0)
-        if array.shape != shapes[name]:
-            raise CfcError(ErrorKind.ARGUMENT, f"'{name}' has shape {list(array.shape)} in the "
-                           f"solution file but {list(shapes[name])} in the bound model",
-                           key_span(source, name),
-                           "draw with the same --set and --data as the run that wrote it")
-        out[name] = array
-    return out
+    """Variable values from `cfc run --out` output (its "x") or from a plain point file;
+    read by the one point-file reader, so `graph --solution` takes what `--init` takes."""
+    return dict(load_point(path, {v.name: v.shape for v in bound.layout}, "solution file"))
 
 
 def _colour_scale(bound: BoundModel, solution: dict[str, np.ndarray]) -> tuple[float, float]:
