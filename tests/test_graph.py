@@ -221,7 +221,7 @@ def test_tikz_is_written_with_latex_math() -> None:
     text = tikz_source(_scene("sequence_redemption", "families"))
     assert r"\textbf{redeem}$[i \in 0..N - 4 \mid i \bmod 4 = 0]$" in text
     assert r"$i \mapsto i + 4$" in text and r"\definecolor{fam0}{HTML}{0072B2}" in text
-    expanded = tikz_source(_scene("seed_baseline", "expanded"))
+    expanded = tikz_source(_scene("seed_dense", "expanded"))
     assert r"\textsf{gate\_benefit}: $-w\,g\,\Delta$" in expanded
 
 
@@ -306,14 +306,15 @@ def test_solution_overlay_colours_variables(tmp_path: Path,
     values = load_solution(solution, bound)
     scene = expanded_scene(bound, values)
     fills = {n.id: n.fill for n in scene.nodes if n.kind == "variable"}
-    assert fills == {k: viridis(float(v)) for k, v in values.items()}  # bounds are [0, 1]
+    low, high = min(map(float, values.values())), max(map(float, values.values()))
+    assert fills == {k: viridis((float(v) - low) / (high - low)) for k, v in values.items()}
     assert scene.colourbar is not None and scene.colourbar.colours[0] == viridis(0.0)
     out = tmp_path / "overlay.dot"
     code, _, err = _cfc(capsys, "graph", str(EXAMPLES / "seed_baseline.cfc"), "--solution",
                         str(solution), "-o", str(out))
     assert code == 0, err
     text = out.read_text()
-    assert "relaxed value" in text and viridis(float(values["gate"])) in text
+    assert "relaxed value" in text and fills["gate"] in text
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"x": {"gate": [0.1, 0.2]}}))
     code, _, err = _cfc(capsys, "graph", str(EXAMPLES / "seed_baseline.cfc"), "--solution",
@@ -363,3 +364,129 @@ def test_graph_runs_in_the_documented_way(tmp_path: Path,
     assert code == 0, err
     assert out.read_text() == (GOLDEN / "dot" / "grid_percolation.expanded.dot").read_text()
     assert os.path.getsize(out) > 1000
+
+
+# ---------------------------------------------------------------- reviewer's checks (issue 10)
+def _segment_gap(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    t = float(np.clip(np.dot(p - a, b - a) / max(float(np.dot(b - a, b - a)), 1e-12), 0, 1))
+    return float(np.hypot(*(a + t * (b - a) - p)))
+
+
+@pytest.mark.parametrize("name,settings", [(n, ()) for n in EXAMPLE_NAMES]
+                         + [("sequence_redemption", (Setting("N", 24), Setting("D", 10)))])
+def test_no_factor_sits_on_another_factors_edge(name: str, settings: tuple[Setting, ...]) -> None:
+    model, bound = _bound(name, *settings)
+    scene = expanded_scene(bound)
+    at = {n.id: np.array([n.x, n.y]) for n in scene.nodes}
+    factors = [n for n in scene.nodes if n.kind == "factor"]
+    shortcut = {f"{f.name}(" for f in model.families if f.name == "shortcut"}
+    edges = [e for e in scene.edges if not any(e.tail.startswith(s) for s in shortcut)]
+    for factor in factors:
+        for edge in edges:
+            if edge.tail == factor.id:
+                continue
+            gap = _segment_gap(at[factor.id], at[edge.tail], at[edge.head])
+            assert gap >= factor.size / 2, (factor.id, edge.tail, edge.head, gap)
+
+
+def _legend_share(svg: bytes) -> float:
+    """The share of the figure's area in the legend's bounding box. The legend is the
+    graph's label: the text and cells drawn outside every node and edge."""
+    root = ET.fromstring(svg)
+    graph = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "graph")
+    polygons = graph.findall(f"{SVG}polygon")
+
+    def ys(poly: ET.Element) -> list[float]:
+        return [float(p.split(",")[1]) for p in poly.get("points", "").split()]
+
+    def xs(poly: ET.Element) -> list[float]:
+        return [float(p.split(",")[0]) for p in poly.get("points", "").split()]
+
+    top, bottom = min(ys(polygons[0])), max(ys(polygons[0]))  # the background
+    left, right = min(xs(polygons[0])), max(xs(polygons[0]))
+    texts = graph.findall(f"{SVG}text")
+    marks = [float(t.get("y", "0")) - float(t.get("font-size", "0")) for t in texts]
+    marks += [min(ys(p)) for p in polygons[1:]]
+    # text widths are estimated generously: 0.6 em a character
+    ends = [float(t.get("x", "0")) + len(t.text or "") * 0.6 * float(t.get("font-size", "0"))
+            * (0.5 if t.get("text-anchor") == "middle" else 1.0) for t in texts]
+    starts = [float(t.get("x", "0")) - (len(t.text or "") * 0.3 * float(t.get("font-size", "0"))
+                                        if t.get("text-anchor") == "middle" else 0.0)
+              for t in texts] + [min(xs(p)) for p in polygons[1:]]
+    ends += [max(xs(p)) for p in polygons[1:]]
+    if not marks:
+        return 0.0
+    width = min(max(ends), right) - max(min(starts), left)
+    return (bottom - min(marks)) * width / ((bottom - top) * (right - left))
+
+
+@needs_dot
+@pytest.mark.parametrize("name,settings", [(n, ()) for n in EXAMPLE_NAMES]
+                         + [("sequence_redemption", (Setting("N", 24), Setting("D", 10)))])
+def test_legend_takes_at_most_a_quarter_of_the_figure(name: str,
+                                                      settings: tuple[Setting, ...]) -> None:
+    _, bound = _bound(name, *settings)
+    share = _legend_share(render(expanded_scene(bound), "svg"))
+    assert 0.0 < share <= 0.25, share
+
+
+def test_colour_scale_is_fitted_to_the_solution_and_keeps_the_bounds() -> None:
+    _, bound = _bound("chain", Setting("N", 6))
+    values = {"eta": np.array([0.2, 0.25, 0.3, 0.35, 0.4, 0.6])}
+    scene = expanded_scene(bound, values)
+    bar = scene.colourbar
+    assert bar is not None and (bar.low, bar.high) == (0.2, 0.6)
+    assert (bar.bound_low, bar.bound_high) == (0.0, 1.0)
+    fills = [n.fill for n in scene.nodes if n.kind == "variable"]
+    assert fills[0] == viridis(0.0) and fills[-1] == viridis(1.0)
+    assert len(set(fills)) == 6  # continuous: no two of these values share a bin
+    text = dot_source(scene)
+    assert "(bounds 0 to 1)" in text and f'BGCOLOR="{bar.colours[0]}:{bar.colours[1]}"' in text
+
+
+def test_plate_view_shows_the_spread_not_a_mean() -> None:
+    model, bound = _bound("seed_dense")
+    ring = np.array([0.0] * 8 + [1.0] * 8)
+    node = next(n for n in families_scene(model, bound, {"eta": ring}).nodes if n.id == "eta")
+    assert not any("mean" in text for text, _ in node.lines)
+    assert any(text == "min 0 · max 1" for text, _ in node.lines)
+    assert node.strip[0] == viridis(0.0) and node.strip[-1] == viridis(1.0)
+    assert node.strip.count(viridis(0.0)) == len(node.strip) // 2
+    assert "BGCOLOR" in dot_source(families_scene(model, bound, {"eta": ring}))
+
+
+def test_index_labels_with_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, bound = _bound("sequence_redemption", Setting("N", 24), Setting("D", 10))
+    plain = expanded_scene(bound)
+    assert not [n for n in plain.nodes if n.kind == "label"]
+    labelled = expanded_scene(bound, labels=True)
+    tags = {n.id: n.label for n in labelled.nodes if n.kind == "label"}
+    assert tags == {f"eta[{i}]:label": str(i) for i in range(24)}
+    out = tmp_path / "labels.dot"
+    code, _, err = _cfc(capsys, "graph", str(EXAMPLES / "sequence_redemption.cfc"), "--set",
+                        "N=24", "--set", "D=10", "--labels", "-o", str(out))
+    assert code == 0, err
+    assert '"eta[23]:label" [label=23' in out.read_text()
+
+
+@needs_dot
+def test_plate_label_lines_do_not_touch() -> None:
+    """Each line of a plate box is its own table row with padding, so that the underscore
+    of 'gate_cost' clears the formula line below it (a <BR/> stack let them touch)."""
+    model, bound = _bound("sequence_redemption")
+    svg = ET.fromstring(render(families_scene(model, bound), "svg"))
+    group = next(g for g in svg.iter(f"{SVG}g") if g.get("class") == "node"
+                 and g.find(f"{SVG}title").text == "gate_cost()")  # type: ignore[union-attr]
+    ys = sorted(float(t.get("y", "0")) for t in group.findall(f"{SVG}text"))
+    sizes = [float(t.get("font-size", "0")) for t in group.findall(f"{SVG}text")]
+    assert len(ys) == 3 and min(np.diff(ys)) >= 1.25 * max(sizes)
+
+
+def test_figures_are_deterministic() -> None:
+    _, bound = _bound("sequence_redemption", Setting("N", 24), Setting("D", 10))
+    values = {"eta": np.linspace(0, 1, 24), "gate": np.array(0.4)}
+    first = [dot_source(expanded_scene(bound, values, labels=True)),
+             tikz_source(expanded_scene(bound, values, labels=True))]
+    again = [dot_source(expanded_scene(bound, values, labels=True)),
+             tikz_source(expanded_scene(bound, values, labels=True))]
+    assert first == again

@@ -3,8 +3,9 @@
     cfc graph chain.cfc -o chain.pdf --set N=8            # every variable and factor
     cfc graph chain.cfc -o chain.svg --view families      # plate notation
     cfc graph chain.cfc -o relaxed.png --solution out.json  # coloured by `cfc run --out`
+    cfc graph chain.cfc -o chain.svg --labels             # an index on every element
 
-Registered by `cli.py` when this module exists; the drawing lives in `runtime/figure*.py`.
+Registered by `cli.py` when this module exists; the drawing lives in `cfc_dsl.runtime.figures`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="a data array from a .npy or .csv file (repeatable)")
     p.add_argument("--solution", metavar="PATH.json",
                    help="colour variables by their value in this 'cfc run --out' file")
+    p.add_argument("--labels", action="store_true",
+                   help="expanded view: an index on every array element (beside it when the "
+                   "circle is too small); elements large enough are labelled anyway")
     p.add_argument("--max-nodes", type=int, default=None, metavar="N",
                    help="largest expanded graph to draw (default 2000)")
     p.set_defaults(handler=cmd_graph)
@@ -68,7 +72,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     solution = load_solution(Path(args.solution), bound) if args.solution and bound else None
     if args.view == "expanded":
         assert bound is not None
-        scene = expanded_scene(bound, solution, args.max_nodes or MAX_NODES)
+        scene = expanded_scene(bound, solution, args.max_nodes or MAX_NODES, args.labels)
     else:
         scene = families_scene(model, bound, solution)
     write_figure(scene, out)

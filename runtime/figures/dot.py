@@ -14,6 +14,7 @@ import subprocess
 import graphviz
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.runtime.figures.legend import number
 from cfc_dsl.runtime.figures.scene import Scene
 from cfc_dsl.version import __version__
 
@@ -25,39 +26,57 @@ INSTALL_HINT = ("install graphviz (apt-get install graphviz, or brew install gra
 
 
 def _legend_html(scene: Scene) -> str:
-    rows = []
+    """Below the drawing: entries in as many columns as fit, then the colour key."""
+    fit = scene.legend_fit
+    cells = []
     for row in scene.legend:
         glyph = "■" if row.glyph == "factor" else "○"
         colour = row.colour if row.glyph == "factor" else "#333333"
-        rows.append(f'<TR><TD ALIGN="CENTER"><FONT COLOR="{colour}" POINT-SIZE="9">{glyph}'
-                    f'</FONT></TD><TD ALIGN="LEFT">{html.escape(row.name)}</TD>'
-                    f'<TD WIDTH="4"></TD><TD ALIGN="LEFT">{html.escape(row.formula)}</TD></TR>')
-    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+        cell = (f'<TD ALIGN="CENTER"><FONT COLOR="{colour}" POINT-SIZE="7">{glyph}</FONT></TD>'
+                f'<TD ALIGN="LEFT">&#160;{html.escape(row.name)}</TD>')
+        if fit.formulas:
+            cell += f'<TD ALIGN="LEFT"><FONT COLOR="#444444">{html.escape(row.formula)}</FONT></TD>'
+        cells.append(cell)
+    columns = max(1, fit.columns)
+    spacer = '<TD WIDTH="8"></TD>'
+    rows = ["<TR>" + spacer.join(cells[k:k + columns]) + "</TR>"
+            for k in range(0, len(cells), columns)]
+    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
              + "".join(rows) + "</TABLE>") if rows else ""
     bar = ""
     if scene.colourbar:
         cb = scene.colourbar
-        cells = "".join(f'<TD BGCOLOR="{c}" WIDTH="11" HEIGHT="7" FIXEDSIZE="TRUE"></TD>'
-                        for c in cb.colours)
-        bar = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1"><TR>'
-               f'<TD ALIGN="RIGHT">{html.escape(cb.title)}  {cb.low:g}</TD>'
-               f'<TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{cells}'
-               f'</TR></TABLE></TD><TD ALIGN="LEFT">{cb.high:g}</TD></TR></TABLE>')
+        stops = "".join(f'<TD BGCOLOR="{a}:{b}" WIDTH="10" HEIGHT="7" FIXEDSIZE="TRUE"></TD>'
+                        for a, b in zip(cb.colours, cb.colours[1:], strict=False))
+        bar = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+               f'<TD ALIGN="RIGHT">{html.escape(cb.title)}  {number(cb.low)} </TD><TD>'
+               f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0" FIXEDSIZE="TRUE" '
+               f'WIDTH="{10 * (len(cb.colours) - 1)}" HEIGHT="7"><TR>{stops}</TR></TABLE></TD>'
+               f'<TD ALIGN="LEFT"> {number(cb.high)}</TD>'
+               f'<TD ALIGN="LEFT"><FONT COLOR="#444444">   (bounds {number(cb.bound_low)}'
+               f" to {number(cb.bound_high)})</FONT></TD></TR></TABLE>")
     if not table and not bar:
         return ""
     parts = [f"<TR><TD ALIGN=\"LEFT\">{p}</TD></TR>" for p in (table, bar) if p]
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2">' + "".join(parts) + "</TABLE>>"
+    return ('<<FONT POINT-SIZE="6.5"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1">'
+            + "".join(parts) + "</TABLE></FONT>>")
 
 
-def _lines_html(lines: tuple[tuple[str, str], ...]) -> str:
+def _lines_html(lines: tuple[tuple[str, str], ...], strip: tuple[str, ...] = ()) -> str:
+    """One table row per line, spaced so that descenders (an underscore) clear the next."""
     out = []
     for k, (text, _) in enumerate(lines):
         text = html.escape(text)
-        if k == 0:
-            out.append(f"<B>{text}</B>")
-        else:
-            out.append(f'<FONT POINT-SIZE="7">{text}</FONT>')
-    return "<" + "<BR/>".join(out) + ">"
+        text = f"<B>{text}</B>" if k == 0 else f'<FONT POINT-SIZE="7">{text}</FONT>'
+        out.append(f"<TR><TD>{text}</TD></TR>")
+    if strip:
+        cells = "".join(f'<TD BGCOLOR="{c}" WIDTH="6" HEIGHT="5" FIXEDSIZE="TRUE"></TD>'
+                        for c in strip)
+        out.append('<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0" '
+                   f'FIXEDSIZE="TRUE" WIDTH="{6 * len(strip)}" HEIGHT="5">'
+                   f"<TR>{cells}</TR></TABLE></TD></TR>")
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+            + "".join(out) + "</TABLE>>")
 
 
 def to_dot(scene: Scene, dpi: int | None = None) -> graphviz.Graph:
@@ -72,7 +91,7 @@ def to_dot(scene: Scene, dpi: int | None = None) -> graphviz.Graph:
         attrs["dpi"] = str(dpi)
     if scene.pinned:
         attrs.update(layout="neato", inputscale="72", notranslate="true", overlap="true",
-                     splines="false", outputorder="edgesfirst")
+                     splines="false", outputorder="edgesfirst", forcelabels="true")
     else:
         attrs.update(layout="dot", rankdir="LR", nodesep="0.16", ranksep="0.25",
                      size=f"{COLUMN_INCHES:g},20")
@@ -84,7 +103,11 @@ def to_dot(scene: Scene, dpi: int | None = None) -> graphviz.Graph:
     graph.attr("edge", fontname=FONT, fontsize="6.5", penwidth=f"{scene.line_width:g}")
     for node in scene.nodes:
         a: dict[str, str] = {}
-        if node.kind in ("variable", "factor"):
+        if node.kind == "label":
+            a.update(pos=f"{node.x:.2f},{node.y:.2f}!", shape="plaintext", width="0",
+                     height="0", margin="0", fixedsize="false", label=node.label,
+                     fontsize=f"{node.font_size:g}", fontcolor=node.font_colour)
+        elif node.kind in ("variable", "factor"):
             a.update(pos=f"{node.x:.2f},{node.y:.2f}!", width=f"{node.size / 72:.4f}",
                      fixedsize="true", style="filled", fillcolor=node.fill, color=node.stroke,
                      label=node.label)
@@ -99,7 +122,7 @@ def to_dot(scene: Scene, dpi: int | None = None) -> graphviz.Graph:
                 a.update(shape="square", penwidth="0")
         else:
             # square corners: graphviz clips edges at the box, not at a rounded outline
-            a.update(label=_lines_html(node.lines), style="filled", fillcolor=node.fill,
+            a.update(label=_lines_html(node.lines, node.strip), style="filled", fillcolor=node.fill,
                      color=node.stroke,
                      fontcolor=node.font_colour, margin="0.06,0.03",
                      shape="box" if node.kind == "family" else "ellipse",

@@ -289,6 +289,65 @@ def _separate(variables: np.ndarray, size: np.ndarray, factors: list[np.ndarray]
             add(x, y, r_factor)
 
 
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = b - a
+    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.maximum(np.einsum("ij,ij->i", ab, ab),
+                                                              1e-12), 0.0, 1.0)
+    return np.hypot(*(a + t[:, None] * ab - p).T)
+
+
+def _clear_edges(bound: BoundModel, data_names: set[str], variables: np.ndarray,
+                 size: np.ndarray, factors: list[np.ndarray], factor_size: float,
+                 unit: float) -> None:
+    """Move a factor off the edges of other factors (a `redeem` square on the straight line
+    from eta[D] to its `repair` factor would read as part of it). Only edges of index-driven
+    families count: data-driven shortcuts cross the grid wherever their data say."""
+    tail, head, owner = [], [], []
+    for f, (table, block) in enumerate(zip(bound.families, factors, strict=True)):
+        if _data_driven(table, data_names):
+            continue
+        for column in table.slots:
+            tail.append(variables[column])
+            head.append(block)
+            owner.append(np.column_stack([np.full(table.size, f), np.arange(table.size)]))
+    if not tail:
+        return
+    a, b, own = np.vstack(tail), np.vstack(head), np.vstack(owner)
+    margin = factor_size / 2 + 0.75
+    step = max(0.3 * unit, factor_size + 2.0)
+    tries = [(math.cos(t) * step * r, math.sin(t) * step * r) for r in (1.0, 1.5, 2.0, 3.0)
+             for t in np.radians([0, 180, 45, 135, -45, -135, 90, -90])]
+
+    def others(f: int, k: int) -> np.ndarray:
+        return ~((own[:, 0] == f) & (own[:, 1] == k))
+
+    def on_edge(xy: np.ndarray, keep: np.ndarray) -> bool:
+        return bool(np.any(_segment_distance(xy, a[keep], b[keep]) < margin))
+
+    def clear_of_nodes(xy: np.ndarray, f: int, k: int) -> bool:
+        if np.any(np.hypot(*(variables - xy).T) < size / 2 + margin):
+            return False
+        for g, block in enumerate(factors):
+            gap = np.hypot(*(block - xy).T)
+            if g == f:
+                gap[k] = np.inf
+            if np.any(gap < factor_size + 0.5):
+                return False
+        return True
+
+    for f, block in enumerate(factors):
+        for k in range(block.shape[0]):
+            keep = others(f, k)
+            if not on_edge(block[k], keep):
+                continue
+            for dx, dy in tries:
+                xy = block[k] + np.array([dx, dy])
+                if clear_of_nodes(xy, f, k) and not on_edge(xy, keep):
+                    block[k] = xy
+                    b[~keep] = xy  # the moved factor's own edges follow it
+                    break
+
+
 def expanded_layout(bound: BoundModel, width: float = 214.0, height: float = 300.0) -> Layout:
     """Positions in points; `width` and `height` bound the arrays' extent (one column)."""
     data_names = {d.name for d in bound.model.data}
@@ -302,7 +361,7 @@ def expanded_layout(bound: BoundModel, width: float = 214.0, height: float = 300
         extent = grid[in_array].max(axis=0) - grid[in_array].min(axis=0) + 1.0
         unit = float(np.clip(min(width / extent[0], height / extent[1]), 7.0, 34.0))
     else:
-        unit = 34.0
+        unit = 48.0  # scalars only: a small drawing, so give it room beside its legend
     array_size = min(max(0.42 * unit, 3.0), 17.0)
     factor_size = min(max(0.22 * unit, 2.5), 7.0)
     size = np.full(bound.n, array_size)
@@ -315,5 +374,6 @@ def expanded_layout(bound: BoundModel, width: float = 214.0, height: float = 300
     outward = np.array([outward_of.get(i, (0.0, 1.0)) for i in range(bound.n)]).reshape(-1, 2)
     factors = _place_factors(bound, kinds, pos, size, outward, lanes, unit, factor_size)
     _separate(pos, size, factors, factor_size, unit)
+    _clear_edges(bound, data_names, pos, size, factors, factor_size, unit)
     return Layout(np.round(pos, 2), size, tuple(np.round(f, 2) for f in factors), factor_size,
                   unit, kinds)

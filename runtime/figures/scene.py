@@ -29,17 +29,27 @@ from cfc_dsl.notation import (
 from cfc_dsl.runtime.bind.points import load_point
 from cfc_dsl.runtime.bind.tables import BoundModel
 from cfc_dsl.runtime.figures.layout import expanded_layout
+from cfc_dsl.runtime.figures.legend import (
+    ColourBar,
+    LegendFit,
+    colour_scale,
+    colourbar,
+    fit_legend,
+    number,
+    value_strip,
+)
 from cfc_dsl.runtime.figures.palette import INK, family_colours, shade, text_on, tint, viridis
 from cfc_dsl.runtime.graph.bipartite import factor_key
 
 COLUMN_WIDTH = 3.3 * 72  # points: one column of a two-column paper
+LABEL_FONT = 4.5  # points: an index drawn below a small circle
 MAX_NODES = 2000
 
 
 @dataclass(frozen=True)
 class Node:
     id: str
-    kind: str  # variable | factor (expanded view); array | family (families view)
+    kind: str  # variable | factor | label (expanded view); array | family (families view)
     x: float  # points; in the families view only TikZ uses them (graphviz lays out itself)
     y: float
     size: float  # points: diameter or side; 0 lets the renderer fit the label
@@ -53,6 +63,7 @@ class Node:
     tooltip: str = ""
     outside: str = ""  # a name drawn beside the node (a scalar too long to fit inside)
     outside_tex: str = ""
+    strip: tuple[str, ...] = ()  # families view: the array's sorted values as colours
 
 
 @dataclass(frozen=True)
@@ -75,14 +86,6 @@ class LegendRow:
 
 
 @dataclass(frozen=True)
-class ColourBar:
-    title: str
-    low: float
-    high: float
-    colours: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class Scene:
     model: str
     view: str  # expanded | families
@@ -91,6 +94,7 @@ class Scene:
     legend: tuple[LegendRow, ...]
     colourbar: ColourBar | None
     line_width: float  # points
+    legend_fit: LegendFit = LegendFit(1, True, 0.0)
 
     @property
     def pinned(self) -> bool:
@@ -105,20 +109,17 @@ def load_solution(path: Path, bound: BoundModel) -> dict[str, np.ndarray]:
     return dict(load_point(path, {v.name: v.shape for v in bound.layout}, "solution file"))
 
 
-def _colour_scale(bound: BoundModel, solution: dict[str, np.ndarray]) -> tuple[float, float]:
-    chosen = [v for v in bound.layout if v.name in solution]
-    low = min((float(bound.lower[v.offset:v.offset + v.size].min()) for v in chosen if v.size),
-              default=0.0)
-    high = max((float(bound.upper[v.offset:v.offset + v.size].max()) for v in chosen if v.size),
-               default=1.0)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        every = np.concatenate([np.ravel(solution[v.name]) for v in chosen]) if chosen else [0.0]
-        low, high = float(np.min(every)), float(np.max(every))
-    return (low, high) if high > low else (low, low + 1.0)
+def _box(bound: BoundModel, solution: dict[str, np.ndarray]) -> tuple[float, float]:
+    """The lowest lower and highest upper bound of the variables in `solution`."""
+    chosen = [v for v in bound.layout if v.name in solution and v.size]
+    low = min((float(bound.lower[v.offset:v.offset + v.size].min()) for v in chosen), default=0.0)
+    high = max((float(bound.upper[v.offset:v.offset + v.size].max()) for v in chosen), default=1.0)
+    return low, high
 
 
-def _colourbar(low: float, high: float) -> ColourBar:
-    return ColourBar("relaxed value", low, high, tuple(viridis(k / 9) for k in range(10)))
+def _solution_scale(bound: BoundModel, solution: dict[str, np.ndarray]) -> ColourBar:
+    low, high = colour_scale([solution[v.name] for v in bound.layout if v.name in solution])
+    return colourbar(low, high, _box(bound, solution))
 
 
 # ---------------------------------------------------------------- legend text
@@ -146,9 +147,66 @@ def _array_legend(bound: BoundModel) -> list[LegendRow]:
 
 
 # ---------------------------------------------------------------- expanded view
+def _index_label(name: str, index: tuple[int, ...], size: float,
+                 labels: bool) -> tuple[str, str, str, float]:
+    """(label inside, label beside, its LaTeX, font size) for one variable node."""
+    text = unicode_element(name, index)
+    if not index:  # a scalar: its name, inside when short enough
+        inside = size >= 12.0 and len(text) <= 4
+        return (text, "", "", 7.0) if inside else ("", text, f"${latex_name(name)}$", 7.0)
+    if size >= 12.0:
+        return text, "", "", 6.5
+    if not labels:
+        return "", "", "", 6.5
+    digits = ",".join(map(str, index))
+    font = min(6.5, size * 0.9 / max(1.0, 0.6 * len(digits)))
+    if font >= 3.5:
+        return digits, "", "", round(font, 2)
+    return "", digits, digits, LABEL_FONT
+
+
+def _index_tags(tags: list[tuple[str, float, float, float, str]],
+                nodes: list[Node]) -> list[Node]:
+    """Index labels beside small circles: below, else above or to a side, wherever the
+    label's box touches no node (and no label placed before it)."""
+    xy = np.array([(n.x, n.y) for n in nodes]).reshape(-1, 2)
+    reach = np.array([n.size / 2 for n in nodes])
+    boxes: list[tuple[float, float, float, float]] = []
+    out = []
+    for key, x, y, size, text in tags:
+        w, h = len(text) * 0.6 * LABEL_FONT / 2, LABEL_FONT / 2
+        gap = size / 2 + h + 0.6
+        sides = [(0.0, -gap), (0.0, gap), (size / 2 + w + 0.6, 0.0), (-(size / 2 + w + 0.6), 0.0),
+                 (gap, -gap), (-gap, -gap), (gap, gap), (-gap, gap)]
+        best = sides[0]
+        for dx, dy in sides:
+            cx, cy = x + dx, y + dy
+            near = np.clip(xy, [cx - w, cy - h], [cx + w, cy + h])
+            if np.any(np.hypot(*(near - xy).T) < reach + 0.3):
+                continue
+            if any(abs(cx - bx) < w + bw and abs(cy - by) < h + bh for bx, by, bw, bh in boxes):
+                continue
+            best = (dx, dy)
+            break
+        cx, cy = round(x + best[0], 2), round(y + best[1], 2)
+        boxes.append((cx, cy, w, h))
+        out.append(Node(f"{key}:label", "label", cx, cy, 0.0, "none", "none", text, text,
+                        LABEL_FONT, INK))
+    return out
+
+
+def _extent(nodes: list[Node]) -> tuple[float, float]:
+    if not nodes:
+        return 0.0, 0.0
+    xs = [n.x - n.size / 2 for n in nodes] + [n.x + n.size / 2 for n in nodes]
+    ys = [n.y - n.size / 2 for n in nodes] + [n.y + n.size / 2 for n in nodes]
+    return max(xs) - min(xs) + 8.0, max(ys) - min(ys) + 8.0
+
+
 def expanded_scene(bound: BoundModel, solution: dict[str, np.ndarray] | None = None,
-                   max_nodes: int = MAX_NODES) -> Scene:
-    """Every variable (circle) and factor (filled square) at its index-structured position."""
+                   max_nodes: int = MAX_NODES, labels: bool = False) -> Scene:
+    """Every variable (circle) and factor (filled square) at its index-structured position;
+    `labels` puts an index on every array element, beside it when it is too small."""
     count = bound.n + sum(t.size for t in bound.families)
     if count > max_nodes:
         raise CfcError(ErrorKind.ARGUMENT,
@@ -164,43 +222,51 @@ def expanded_scene(bound: BoundModel, solution: dict[str, np.ndarray] | None = N
         return round(float(p[0] - lo[0]), 2), round(float(p[1] - lo[1]), 2)
 
     values = np.full(bound.n, np.nan)
-    colourbar = None
+    bar = None
     low = high = 0.0
     if solution:
         values = bound.join(solution, base=values)
-        low, high = _colour_scale(bound, solution)
-        colourbar = _colourbar(low, high)
+        bar = _solution_scale(bound, solution)
+        low, high = bar.low, bar.high
     nodes: list[Node] = []
+    tags: list[tuple[str, float, float, float, str]] = []
     for v in bound.layout:
         for local in range(v.size):
             flat = v.offset + local
             index = tuple(int(i) for i in np.unravel_index(local, v.shape)) if v.shape else ()
             fill = "#ffffff" if math.isnan(values[flat]) else viridis((values[flat] - low) / (high - low))
-            label = unicode_element(v.name, index)
             size = float(layout.variable_size[flat])
-            show = size >= 12.0 and (bool(v.shape) or len(label) <= 4)
+            inside, beside, beside_tex, font = _index_label(v.name, index, size, labels)
+            inside_tex = (latex_element(v.name, index) if inside == unicode_element(v.name, index)
+                          else inside)
             x, y = at(layout.variables[flat])
             tip = bound.element(flat) + ("" if math.isnan(values[flat]) else f" = {values[flat]:.4g}")
             nodes.append(Node(bound.element(flat), "variable", x, y, size, fill, INK,
-                              label if show else "", latex_element(v.name, index) if show else "",
-                              6.5 if v.shape else 7.0, text_on(fill), tooltip=tip,
-                              outside="" if show or v.shape else label,
-                              outside_tex="" if show or v.shape else f"${latex_name(v.name)}$"))
+                              inside, inside_tex, font, text_on(fill), tooltip=tip,
+                              outside="" if index else beside,
+                              outside_tex="" if index else beside_tex))
+            if index and beside:  # an index too small for its circle goes beside it
+                tags.append((bound.element(flat), x, y, size, beside))
     colours = family_colours([t.name for t in bound.families])
     edges: list[Edge] = []
     for table, where in zip(bound.families, layout.factors, strict=True):
         colour = colours[table.name]
+        formula = energy_legend(bound.model, table.family)[0]
         for k in range(table.size):
             key = factor_key(table, k)
             x, y = at(where[k])
-            nodes.append(Node(key, "factor", x, y, layout.factor_size, colour, colour))
+            nodes.append(Node(key, "factor", x, y, layout.factor_size, colour, colour,
+                              tooltip=f"{key}: {formula}"))
             for column in table.slots:
                 edges.append(Edge(key, bound.element(int(column[k])), "#555555"))
     legend = _array_legend(bound) + [
         LegendRow("factor", colours[t.name], t.name, tex_escape(t.name),
                   *energy_legend(bound.model, t.family)) for t in bound.families]
+    width, height = _extent(nodes)
+    fit = fit_legend([(r.name, r.formula) for r in legend], width, height, 1 if bar else 0)
+    nodes += _index_tags(tags, nodes)
     return Scene(bound.model.name, "expanded", tuple(nodes), tuple(edges), tuple(legend),
-                 colourbar, 0.6 if layout.unit >= 14 else 0.45)
+                 bar, 0.6 if layout.unit >= 14 else 0.45, fit)
 
 
 # ---------------------------------------------------------------- families view
@@ -242,7 +308,7 @@ def families_scene(model: Model, bound: BoundModel | None = None,
     colours = family_colours([f.name for f in model.families])
     data = {d.name for d in model.data}
     sizes = dict(bound.sizes) if bound else {}
-    low, high = (_colour_scale(bound, solution) if bound and solution else (0.0, 1.0))
+    bar = _solution_scale(bound, solution) if bound and solution else None
     nodes: list[Node] = []
     edges: list[Edge] = []
     row = 46.0
@@ -279,13 +345,14 @@ def families_scene(model: Model, bound: BoundModel | None = None,
             at = ", ".join(f"{n} = {sizes[n]}" for n in used if n in sizes)
             at_tex = ", ".join(f"{latex_name(n)} = {sizes[n]}" for n in used if n in sizes)
             lines.append((at, f"${at_tex}$"))
-        fill = "#ffffff"
-        if bound and solution and v.name in solution:
-            mean = float(np.mean(solution[v.name]))
-            fill = viridis((mean - low) / (high - low))
-            lines.append((f"mean {mean:.3g}", f"mean {mean:.3g}"))
-        nodes.append(Node(v.name, "array", 0.0, array_y[v.name], 0.0, fill, INK,
-                          font_colour=text_on(fill), lines=tuple(lines)))
+        strip: tuple[str, ...] = ()
+        if bar and solution and v.name in solution:  # the spread, not a mean
+            values = np.asarray(solution[v.name], dtype=np.float64)
+            strip = value_strip(values, bar.low, bar.high)
+            span = f"min {number(float(values.min()))} · max {number(float(values.max()))}"
+            lines.append((span, span.replace("·", r"$\cdot$")))
+        nodes.append(Node(v.name, "array", 0.0, array_y[v.name], 0.0, "#ffffff", INK,
+                          lines=tuple(lines), strip=strip))
     counts = {t.name: (t.size, t.weight) for t in bound.families} if bound else {}
     for f in families:
         ranges, ranges_tex = _ranges_text(f)
@@ -304,5 +371,4 @@ def families_scene(model: Model, bound: BoundModel | None = None,
         for ref in f.slot_args:
             label, tex = index_map(f, ref, data)
             edges.append(Edge(ref.name, f"{f.name}()", shade(colour), label, tex))
-    colourbar = _colourbar(low, high) if bound and solution else None
-    return Scene(model.name, "families", tuple(nodes), tuple(edges), (), colourbar, 0.8)
+    return Scene(model.name, "families", tuple(nodes), tuple(edges), (), bar, 0.8)
