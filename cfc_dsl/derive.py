@@ -8,6 +8,7 @@ data the lowering stage (codegen/) turns into CSE'd kernel IR.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 
@@ -25,6 +26,19 @@ class DerivedEnergy:
     expr: sp.Expr
     grad: tuple[sp.Expr, ...]
 
+    @cached_property
+    def hess(self) -> tuple[tuple[sp.Expr, ...], ...]:
+        """The exact Hessian (k x k, symmetric), derived on first use: Step and Sign
+        differentiate to 0, the same one-sided rules as the gradient's."""
+        rows = [[sp.S.Zero] * len(self.slots) for _ in self.slots]
+        for i, g in enumerate(self.grad):
+            for j in range(i, len(self.slots)):
+                h = sp.powsimp(sp.diff(g, self.slots[j])).replace(sp.DiracDelta,
+                                                                  lambda *a: sp.S.Zero)
+                rows[i][j] = rows[j][i] = _guard_zero_coefficients(h, set(self.slots))
+        return tuple(map(tuple, rows))
+
+
 
 def symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
@@ -38,6 +52,20 @@ def derive_energy(energy: EnergySpec, energies: dict[str, EnergySpec]) -> Derive
     # powsimp folds SymPy's p*g**p/g into p*g**(p - 1), which is finite at g = 0
     grad = tuple(sp.powsimp(sp.diff(expr, s)) for s in slots)
     return DerivedEnergy(energy.name, slots, params, expr, grad)
+
+
+def _guard_zero_coefficients(h: sp.Expr, slots: set[sp.Symbol]) -> sp.Expr:
+    """c(p) * u**e(p) -> 0 where c(p) = 0: exact (it is the derivative of a constant or
+    linear power, g**1 or g**0), and it spares 0 * pow(0, -1) = NaN at u = 0."""
+    def guard(term: sp.Expr) -> sp.Expr:
+        powers = [f for f in term.args if f.is_Pow and f.base.free_symbols & slots
+                  and f.exp.free_symbols and not f.exp.free_symbols & slots]
+        coefficient = sp.Mul(*[f for f in term.args if not f.free_symbols & slots])
+        if not powers or not coefficient.free_symbols:
+            return term
+        return sp.Piecewise((sp.S.Zero, sp.Eq(coefficient, 0)), (term, True))
+
+    return h.replace(lambda e: e.is_Mul, guard)
 
 
 def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:

@@ -26,6 +26,11 @@ class WeightedBackend(Protocol):
     def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
                      ) -> tuple[float, np.ndarray, np.ndarray]: ...
 
+    def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None
+            ) -> np.ndarray: ...
+
+    def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray: ...
+
 
 FamilyEvaluation = tuple[float, np.ndarray, np.ndarray, np.ndarray]
 """(F, weighted family energies, gradient, weighted per-family gradients (families x n))."""
@@ -71,6 +76,21 @@ class Objective:
                                "to the solver's needs")
         f, fam, rows = self.backend.family_grads(x, self.weights)
         return f, fam, rows.sum(axis=0), rows
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """H(x) v, the Hessian of F at the live weights times v (generated kernels)."""
+        self._require_hvp()
+        return self.backend.hvp(x, np.ascontiguousarray(v, dtype=np.float64), self.weights)
+
+    def hess_diag(self, x: np.ndarray) -> np.ndarray:
+        """The diagonal of H(x) at the live weights."""
+        self._require_hvp()
+        return self.backend.hess_diag(x, self.weights)
+
+    def _require_hvp(self) -> None:
+        if Needs.HVP not in self.needs:
+            raise RuntimeError("Hessian-vector products were not declared: add Needs.HVP to "
+                               "the solver's needs")
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None,
                      step: int) -> None:

@@ -287,7 +287,7 @@ class Problem:
             from cfc_dsl.runtime.lipschitz import certified_lipschitz
 
             lipschitz = certified_lipschitz(self, solver, registry.lipschitz_free_hint(solver))
-        if Needs.HVP in needs:
+        if Needs.HVP in needs and not hasattr(self.backend, "hvp"):
             raise CfcError(ErrorKind.ARGUMENT, f"solver '{solver}' needs Hessian-vector "
                            "products, which this build does not generate", None,
                            "choose another solver: 'cfc solvers' lists what each one needs")

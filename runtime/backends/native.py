@@ -40,6 +40,15 @@ class Backend(Protocol):
         """(F, family energies, weighted gradient of each family: families x n)."""
         ...
 
+    def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None
+            ) -> np.ndarray:
+        """H(x) v, the Hessian of the weighted total F times v."""
+        ...
+
+    def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """The diagonal of H(x)."""
+        ...
+
 
 def total(families: np.ndarray) -> float:
     return math.fsum(families.tolist())
@@ -124,8 +133,11 @@ class PythonBackend:
         self.bound = bound
         self.weights = bound_weights(bound)
         self._fns: dict[str, tuple[Any, list[Any]]] = {}
+        self._hess: dict[str, list[list[Any]]] = {}
         modules = [NUMPY_FUNCTIONS, "numpy"]
-        for d in derive_model(bound.model):
+        derived = derive_model(bound.model)
+        self._derived = {d.name: d for d in derived}
+        for d in derived:
             args = list(d.slots) + list(d.params)
             f = sp.lambdify(args, d.expr, modules=modules)
             grads = [sp.lambdify(args, g, modules=modules) for g in d.grad]
@@ -179,3 +191,47 @@ class PythonBackend:
                     into[i] += w[i] * np.bincount(slot, weights=gv, minlength=x.shape[0])
         fam_arr = np.array(fam)
         return total(fam_arr), fam_arr
+
+    def _hessian(self, energy: str) -> list[list[Any]]:
+        """Each Hessian entry of `energy` as a NumPy function, lambdified on first use."""
+        if energy not in self._hess:
+            import sympy as sp
+
+            from cfc_dsl.functions import NUMPY_FUNCTIONS
+
+            d = self._derived[energy]
+            args = list(d.slots) + list(d.params)
+            self._hess[energy] = [[sp.lambdify(args, h, modules=[NUMPY_FUNCTIONS, "numpy"])
+                                   for h in row] for row in d.hess]
+        return self._hess[energy]
+
+    def _entries(self, i: int, x: np.ndarray) -> list[list[np.ndarray]]:
+        """The unweighted Hessian entries of every instance of family `i`."""
+        table = self.bound.families[i]
+        values = [x[s] for s in table.slots]
+        with np.errstate(all="ignore"):
+            return [[np.broadcast_to(np.asarray(h(*values, *table.params), float), (table.size,))
+                     for h in row] for row in self._hessian(table.energy)]
+
+    def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """H(x) v of the weighted total: HV[s_a] += w * sum_b H_ab V[s_b] per instance."""
+        w, out = self._w(weights), np.zeros(x.shape[0])
+        for i, table in enumerate(self.bound.families):
+            h = self._entries(i, x)
+            for a, sa in enumerate(table.slots):
+                row = sum((h[a][b] * v[sb] for b, sb in enumerate(table.slots)),
+                          np.zeros(table.size))
+                out += w[i] * np.bincount(sa, weights=row, minlength=x.shape[0])
+        return out
+
+    def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """diag H(x): H_aa at s_a, plus 2 H_ab where slots a < b hold the same variable."""
+        w, out = self._w(weights), np.zeros(x.shape[0])
+        for i, table in enumerate(self.bound.families):
+            h = self._entries(i, x)
+            for a, sa in enumerate(table.slots):
+                d = h[a][a] + sum((np.where(sa == sb, 2.0 * h[a][b], 0.0)
+                                   for b, sb in enumerate(table.slots) if b > a),
+                                  np.zeros(table.size))
+                out += w[i] * np.bincount(sa, weights=d, minlength=x.shape[0])
+        return out
