@@ -52,14 +52,16 @@ class Solver(Protocol):
 
 
 SOLVERS: dict[str, type[Any]] = {}
-MENU = ("pgd", "certified")  # the listing order; a solver not named here comes after, by name
+# the listing order; a solver not named here comes after, by name
+MENU = ("pgd", "apg", "cd", "prox", "admm", "lbfgsb", "newton", "certified")
 
 
 def register(cls: type[Any]) -> type[Any]:
     """Class decorator: add a solver to the registry under `cls.name`."""
     if cls.name in SOLVERS:
         raise ValueError(f"solver '{cls.name}' is registered twice")
-    if not (dataclasses.is_dataclass(cls.Options) and cls.Options.__dataclass_params__.frozen):
+    params = getattr(cls.Options, "__dataclass_params__", None)
+    if not (isinstance(cls.Options, type) and params is not None and params.frozen):
         raise TypeError(f"solver '{cls.name}': Options must be a frozen dataclass")
     SOLVERS[cls.name] = cls
     return cls
