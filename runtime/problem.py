@@ -82,6 +82,10 @@ def compile_model(model: Model, target: Target = Target.C,
         return CompiledModel(model, build_cuda(model), cuda=True)
     if backend is BackendKind.PYTHON:
         return CompiledModel(model, None)
+    if target is not Target.C:  # CUDA kernels loaded by the C backend would misbehave
+        raise CfcError(ErrorKind.ARGUMENT, f"target '{target.value}' kernels run on the "
+                       f"'{target.value}' backend, not '{backend.value}'", None,
+                       f"use backend '{target.value}', or target 'c' for the C backend")
     if backend is BackendKind.AUTO and find_compiler() is None:
         return CompiledModel(model, None, "no C compiler found: using the Python reference "
                              "backend (slower); install gcc or set CC for compiled kernels")
@@ -142,6 +146,18 @@ class Relaxation:
     @property
     def delta_f90(self) -> int:
         return self.result.delta_f90
+
+    @property
+    def second_order(self) -> dict[str, Any] | None:
+        """The second-order test at the final state: {"min_curvature", "passed",
+        "lanczos_steps"} (None when the run stopped before reaching a stationary point)."""
+        check = self.result.second_order
+        return None if check is None else check.to_json()
+
+    @property
+    def min_curvature(self) -> float | None:
+        check = self.result.second_order
+        return None if check is None else check.min_curvature
 
     @property
     def trace(self):  # type: ignore[no-untyped-def]
