@@ -1,8 +1,8 @@
 """Derive stage: an energy -> its SymPy expression and exact gradient (per energy).
 
 Derivation is per energy, never per instance: the graph is runtime data. Calls to other
-energies are inlined; built-ins map to `functions.BUILTINS`. The result is plain frozen
-data the lowering stage (codegen/) turns into CSE'd kernel IR.
+energies are inlined; built-ins come from their rows of the table (`functions.sympy_call`).
+The result is plain frozen data the lowering stage (codegen/) turns into CSE'd kernel IR.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import sympy as sp
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.arguments import match_arguments
-from cfc_dsl.functions import BUILTINS
+from cfc_dsl.builtins import CALLABLE
+from cfc_dsl.functions import sympy_call
 from cfc_dsl.model import EnergySpec, Model
 
 
@@ -37,7 +38,6 @@ class DerivedEnergy:
                                                                   lambda *a: sp.S.Zero)
                 rows[i][j] = rows[j][i] = _guard_zero_coefficients(h, set(self.slots))
         return tuple(map(tuple, rows))
-
 
 
 def symbol(name: str) -> sp.Symbol:
@@ -91,9 +91,9 @@ def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Energy
                "^": lambda: a ** b}
         return ops[expr.op]()
     if isinstance(expr, ast.Call):
-        if expr.name in BUILTINS:
+        if expr.name in CALLABLE:
             args = [to_sympy(a.value, env, energies) for a in expr.slot_args]
-            return BUILTINS[expr.name](*args)
+            return sympy_call(expr.name, args)
         callee = energies[expr.name]
         sub_env = _call_env(expr, callee, env, energies)
         return to_sympy(callee.body, sub_env, energies)

@@ -10,21 +10,35 @@ cfc_dsl/lipschitz_numeric.py.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from cfc_dsl.builtins import Interval, Range
 from cfc_dsl.derive import DerivedEnergy
-from cfc_dsl.functions import AbsVal, Relu, Sigmoid, Sign, Softplus, Step
+from cfc_dsl.functions import FUNCTION_CLASSES, AbsVal, Relu, Step
 from cfc_dsl.lipschitz_numeric import HessianBound, evaluate_bound, poly_plan, univariate_max_abs
 
-_JUMPS = (Step, Sign, sp.sign, sp.Heaviside)            # they jump where their argument is 0
-_INCREASING = (sp.exp, sp.tanh, sp.atan, Sigmoid, Softplus, Relu) + _JUMPS
-_POSITIVE = (sp.exp, Sigmoid, Softplus)
-_NONNEG = _POSITIVE + (Relu, Step, sp.Heaviside, AbsVal, sp.Abs)
-_DSL_NAMES = {"Relu": "relu", "AbsVal": "abs", "Abs": "abs", "Step": "step", "Sign": "sign",
-              "Sigmoid": "sigmoid", "Softplus": "softplus"}
+
+class _Rule(NamedTuple):
+    interval: Interval
+    range: Range
+    jumps: bool
+
+
+# Each built-in's rule comes from its row of the table; SymPy's own functions below can
+# appear in a derivative after simplification, so they need a rule too.
+_RULES: dict[Any, _Rule] = {cls: _Rule(b.interval, b.range, b.jumps)
+                             for cls, b in FUNCTION_CLASSES.items()}
+_RULES |= {sp.atan: _Rule(Interval.INCREASING, Range.REAL, False),
+           sp.sign: _Rule(Interval.INCREASING, Range.REAL, True),
+           sp.Heaviside: _Rule(Interval.INCREASING, Range.NONNEG, True),
+           sp.Abs: _Rule(Interval.ABS, Range.NONNEG, False)}
+_JUMPS = tuple(f for f, r in _RULES.items() if r.jumps)  # they jump where their argument is 0
+_POSITIVE = tuple(f for f, r in _RULES.items() if r.range is Range.POSITIVE)
+_NONNEG = _POSITIVE + tuple(f for f, r in _RULES.items() if r.range is Range.NONNEG)
+_DSL_NAMES = {cls.__name__: b.name for cls, b in FUNCTION_CLASSES.items()} | {"Abs": "abs"}
 
 
 class _Iv(NamedTuple):
@@ -114,13 +128,15 @@ def _interval(e: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> _
     if len(e.args) != 1:
         return _Iv(-sp.oo, sp.oo, False, sp.false)
     f, a = type(e), _interval(e.args[0], box, slots)
-    if f in _INCREASING:
+    rule = _RULES.get(f)
+    kind = rule.interval if rule else None
+    if kind is Interval.INCREASING:
         return _Iv(f(a.lo), f(a.hi), f in _NONNEG, a.cond)
-    if f is sp.log:
-        return _Iv(sp.log(a.lo), sp.log(a.hi), False, a.cond & (a.lo > 0))
-    if f in (AbsVal, sp.Abs):
+    if kind is Interval.LOG:
+        return _Iv(f(a.lo), f(a.hi), False, a.cond & (a.lo > 0))
+    if kind is Interval.ABS:
         return _Iv(sp.Max(0, a.lo, -a.hi), sp.Max(-a.lo, a.hi), True, a.cond)
-    if f in (sp.sin, sp.cos):
+    if kind is Interval.UNIT:
         return _Iv(sp.S.NegativeOne, sp.S.One, False, a.cond)
     return _Iv(-sp.oo, sp.oo, False, sp.false)       # no rule: unbounded, hence sound
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from cfc_dsl import syntax as ast
+from cfc_dsl.builtins import CALLABLE
 from cfc_dsl.diagnostics import Source, Span
+from cfc_dsl.notation import format_expr
 
 
 class DType(Enum):
@@ -25,12 +27,8 @@ class Target(Enum):
     CUDA = "cuda"
 
 
-BUILTIN_FUNCTIONS: dict[str, tuple[int, int]] = {
-    # name: (minimum, maximum) number of arguments
-    "exp": (1, 1), "log": (1, 1), "sqrt": (1, 1), "abs": (1, 1), "relu": (1, 1),
-    "softplus": (1, 1), "sigmoid": (1, 1), "tanh": (1, 1), "sin": (1, 1), "cos": (1, 1),
-    "min": (2, 2), "max": (2, 2), "hazard": (1, 2),
-}
+BUILTIN_FUNCTIONS: dict[str, tuple[int, int]] = {name: b.arity for name, b in CALLABLE.items()}
+"""Name -> (minimum, maximum) number of arguments of every built-in a model may call."""
 
 
 @dataclass(frozen=True)
@@ -190,39 +188,3 @@ def walk(expr: ast.Expr):  # type: ignore[no-untyped-def]
     elif isinstance(expr, ast.Call):
         for arg in expr.slot_args + expr.param_args:
             yield from walk(arg.value)
-
-
-PRECEDENCE = {"or": 1, "and": 2, "not": 3, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4,
-               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7, "^": 8}
-
-
-def format_expr(expr: ast.Expr, parent: int = 0) -> str:
-    """Canonical source text of an expression (minimal parentheses)."""
-    if isinstance(expr, ast.Number):
-        text = str(int(expr.value)) if expr.is_integer else repr(expr.value)
-        return text
-    if isinstance(expr, ast.Name):
-        return expr.name
-    if isinstance(expr, ast.Index):
-        return f"{expr.name}[{', '.join(format_expr(i) for i in expr.indices)}]"
-    if isinstance(expr, ast.Call):
-        slots = ", ".join(_format_arg(a) for a in expr.slot_args)
-        params = ", ".join(_format_arg(a) for a in expr.param_args)
-        inner = slots + ("; " + params if expr.has_separator else "")
-        return f"{expr.name}({inner})"
-    if isinstance(expr, ast.Unary):
-        prec = PRECEDENCE["neg" if expr.op == "-" else "not"]
-        sep = " " if expr.op == "not" else ""
-        text = f"{expr.op}{sep}{format_expr(expr.operand, prec)}"
-        return f"({text})" if prec < parent else text
-    assert isinstance(expr, ast.Binary)
-    prec = PRECEDENCE[expr.op]
-    if expr.op == "^":
-        text = f"{format_expr(expr.left, prec + 1)}^{format_expr(expr.right, prec)}"
-    else:
-        text = f"{format_expr(expr.left, prec)} {expr.op} {format_expr(expr.right, prec + 1)}"
-    return f"({text})" if prec < parent else text
-
-
-def _format_arg(arg: ast.Argument) -> str:
-    return (f"{arg.keyword} = " if arg.keyword else "") + format_expr(arg.value)

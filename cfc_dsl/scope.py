@@ -13,8 +13,9 @@ from typing import NoReturn
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.arguments import bind_call
+from cfc_dsl.builtins import CALLABLE
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
-from cfc_dsl.model import BUILTIN_FUNCTIONS, DType, EnergySpec
+from cfc_dsl.model import DType, EnergySpec
 
 
 class Kind(Enum):
@@ -67,7 +68,7 @@ class ExprTyper:
             return local[name]
         if name in self.scope:
             return self.scope[name]
-        if name in BUILTIN_FUNCTIONS or name in self.energies:
+        if name in CALLABLE or name in self.energies:
             raise _err(f"'{name}' is a function and must be called", span,
                        f"write {name}(...)")
         if name in self.later:
@@ -159,14 +160,14 @@ class ExprTyper:
         return Type.INT if lt is Type.INT and rt is Type.INT else Type.REAL
 
     def _call(self, expr: ast.Call, local: dict[str, Symbol], energy_body: bool) -> Type:
-        if expr.name in BUILTIN_FUNCTIONS:
+        if expr.name in CALLABLE:
             return self._builtin(expr, local, energy_body)
         energy = self.energies.get(expr.name)
         if energy is None:
             if expr.name in self.later:
                 self.before_use(expr.name, expr.name_span)
             raise _err(f"unknown function '{expr.name}'", expr.name_span,
-                       did_you_mean(expr.name, set(BUILTIN_FUNCTIONS) | set(self.energies)))
+                       did_you_mean(expr.name, set(CALLABLE) | set(self.energies)))
         if not energy_body:
             raise _err(f"energy '{expr.name}' can only be used in a factor or an energy body",
                        expr.name_span, "declare it with 'factor NAME[...] = "
@@ -177,7 +178,8 @@ class ExprTyper:
         return Type.VAR
 
     def _builtin(self, expr: ast.Call, local: dict[str, Symbol], energy_body: bool) -> Type:
-        lo, hi = BUILTIN_FUNCTIONS[expr.name]
+        row = CALLABLE[expr.name]
+        lo, hi = row.arity
         if expr.has_separator:
             raise _err(f"built-in '{expr.name}' takes no ';'", expr.span,
                        f"write {expr.name}(value)")
@@ -189,16 +191,16 @@ class ExprTyper:
                        f"for example {expr.name}({', '.join('xy'[:lo])})")
         types = []
         for arg in args:
-            if arg.keyword is not None and not (expr.name == "hazard" and arg.keyword == "k"):
+            if arg.keyword is not None and arg.keyword not in row.keywords:
                 raise _err(f"'{expr.name}' takes no keyword '{arg.keyword}'", arg.span,
                            "pass built-in arguments by position"
-                           + ("; hazard takes k = ..." if expr.name == "hazard" else ""))
+                           + "".join(f"; {expr.name} takes {k} = ..." for k in row.keywords))
             t = self.type_of(arg.value, local, energy_body)
             _numeric(t, arg.value, expr.name)
             types.append(t)
         if Type.VAR in types:
             return Type.VAR
-        if expr.name in ("min", "max", "abs") and all(t is Type.INT for t in types):
+        if row.integer and all(t is Type.INT for t in types):
             return Type.INT
         return Type.REAL
 

@@ -1,16 +1,23 @@
 """The expression printer shared by the C and CUDA renderers.
 
-A subclass of SymPy's C99 printer: small integer powers become multiplications, and cfc's
-own functions (relu, step, sign, sigmoid, softplus) print as calls to the inline helpers
-that every generated file defines, so no Heaviside or DiracDelta can reach the output.
+A subclass of SymPy's C99 printer: small integer powers become multiplications, and every
+built-in prints with the C spelling of its row in cfc_dsl/builtins.py; cfc's own functions
+(relu, step, sign, sigmoid, softplus) are calls to the inline helpers that every generated
+file defines, so no Heaviside or DiracDelta can reach the output.
 `BoundCodePrinter` prints the curvature bounds (codegen/bounds.py): Piecewise, Max, Min and
 the logic of their conditions, with helpers that let NaN through as NumPy does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
+
+from cfc_dsl.functions import FUNCTION_CLASSES
+
+HELPER_PREFIX = "cfc_"  # a C spelling with this prefix names a helper of helpers.c.j2
 
 
 class CfcCodePrinter(C99CodePrinter):
@@ -28,32 +35,26 @@ class CfcCodePrinter(C99CodePrinter):
             return f"(1.0/sqrt({self._print(base)}))"
         return f"pow({self._print(base)}, {self._print(exp)})"
 
-    def _helper(self, name: str, expr: sp.Function) -> str:
-        return f"cfc_{name}({self._print(expr.args[0])})"
+    def _spell(self, c_name: str) -> str:
+        """The name a built-in's C spelling takes in this printer's output."""
+        return c_name
 
-    def _print_Relu(self, expr: sp.Function) -> str:
-        return self._helper("relu", expr)
-
-    def _print_Step(self, expr: sp.Function) -> str:
-        return self._helper("step", expr)
-
-    def _print_Sign(self, expr: sp.Function) -> str:
-        return self._helper("sign", expr)
-
-    def _print_AbsVal(self, expr: sp.Function) -> str:
-        return f"fabs({self._print(expr.args[0])})"
-
-    def _print_Sigmoid(self, expr: sp.Function) -> str:
-        return self._helper("sigmoid", expr)
-
-    def _print_Softplus(self, expr: sp.Function) -> str:
-        return self._helper("softplus", expr)
+    def _builtin(self, c_name: str, expr: sp.Function) -> str:
+        return f"{self._spell(c_name)}({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Heaviside(self, expr: sp.Expr) -> str:
         raise ValueError("Heaviside reached the C printer; use Step")
 
     def _print_DiracDelta(self, expr: sp.Expr) -> str:
         raise ValueError("DiracDelta reached the C printer")
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:
+        """Nested ternaries on one line (SymPy's spans several): the Hessian's guards."""
+        out = "NAN"  # no branch holds
+        for value, cond in reversed(expr.args):
+            code = self._print(value)
+            out = code if cond == sp.true else f"(({self._print(cond)}) ? ({code}) : ({out}))"
+        return out
 
 
 class BoundCodePrinter(CfcCodePrinter):
@@ -64,8 +65,10 @@ class BoundCodePrinter(CfcCodePrinter):
 
     printmethod = "_cfc_bound_ccode"
 
-    def _helper(self, name: str, expr: sp.Function) -> str:
-        return f"cfc_hb_{name}({self._print(expr.args[0])})"
+    def _spell(self, c_name: str) -> str:
+        if c_name.startswith(HELPER_PREFIX):
+            return "cfc_hb_" + c_name[len(HELPER_PREFIX):]
+        return c_name
 
     def _lattice(self, name: str, expr: sp.Expr) -> str:
         args = sorted(expr.args, key=sp.default_sort_key)
@@ -109,6 +112,17 @@ class BoundCodePrinter(CfcCodePrinter):
             test = test if isinstance(cond, (sp.And, sp.Or, sp.Not)) else f"({test})"
             out = code if cond == sp.true else f"({test} ? ({code}) : ({out}))"
         return out
+
+
+def _print_method(c_name: str) -> Callable[[CfcCodePrinter, sp.Function], str]:
+    def method(self: CfcCodePrinter, expr: sp.Function) -> str:
+        return self._builtin(c_name, expr)
+
+    return method
+
+
+for _cls, _row in FUNCTION_CLASSES.items():  # _print_exp, _print_Relu, ... from the table
+    setattr(CfcCodePrinter, f"_print_{_cls.__name__}", _print_method(_row.c))
 
 
 _PRINTER = CfcCodePrinter()

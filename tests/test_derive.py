@@ -2,7 +2,7 @@
 
 Checks that the gradient is SymPy's derivative of the energy (and matches hand-derived
 closed forms and finite differences), that the non-smooth built-ins have the one-sided
-derivatives documented in cfc_dsl/functions.py, and that no Heaviside, DiracDelta or
+derivatives of their rows in cfc_dsl/builtins.py, and that no Heaviside, DiracDelta or
 other unprintable SymPy construct reaches a derived expression or the generated C.
 """
 

@@ -61,25 +61,6 @@ class KernelProbe:
 
 
 # ---------------------------------------------------------------- exact references
-def _complex_functions() -> dict[str, Callable[[Any], Any]]:
-    """mpmath implementations that accept a complex argument: each non-smooth function takes
-    the analytic branch selected by the real part, so complex steps work off the kinks."""
-    re = mpmath.re
-
-    def sign(u: Any) -> Any:
-        r = re(u)
-        return mpmath.mpf(1) if r > 0 else (mpmath.mpf(-1) if r < 0 else mpmath.mpf(0))
-
-    return {
-        "Step": lambda u: mpmath.mpf(1) if re(u) > 0 else mpmath.mpf(0),
-        "Relu": lambda u: u if re(u) > 0 else mpmath.mpf(0),
-        "Sign": sign,
-        "AbsVal": lambda u: -u if re(u) < 0 else u,
-        "Sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)),
-        "Softplus": lambda u: mpmath.log(1 + mpmath.exp(u)),
-    }
-
-
 def _terms(e: sp.Expr) -> list[sp.Expr]:
     return list(e.args) if e.is_Add else [e]
 
@@ -108,11 +89,12 @@ class Oracle:
         self.d = d
         args = list(d.slots) + list(d.params)
         self.args = args
+        # the table's mpmath implementations take complex arguments too: each non-smooth one
+        # takes the analytic branch its real part selects, so complex steps work off the kinks
         real = [mpmath_functions(), "mpmath"]
-        cplx = [_complex_functions(), "mpmath"]
         self.energy = sp.lambdify(args, d.expr, real)
         self.energy_terms = sp.lambdify(args, _terms(d.expr), real)
-        self.energy_c = sp.lambdify(args, d.expr, cplx)
+        self.energy_c = self.energy  # one function serves the complex step too
         self.grads = [sp.lambdify(args, g, real) for g in d.grad]
         self.grad_terms = [sp.lambdify(args, _terms(g), real) for g in d.grad]
         self.kinks = kink_arguments(d)
