@@ -106,21 +106,22 @@ def write_output(path: Path, payload: str | bytes | Callable[[Path], None], flag
     naming the flag and the path."""
     target = _target(path)  # write where the link points, and keep the link
     _refuse_model(target, flag, f"'{path}'")
+    # a writer function picks its format from the suffix of the name the user gave
     try:
         if _is_special(target):
-            _write_in_place(target, payload, flag)
+            _write_in_place(target, payload, flag, path.suffix)
         else:
-            _replace(target, payload)
+            _replace(target, payload, path.suffix)
     except OSError as exc:
         raise _error(f"cannot write {flag} '{target}': {exc.strerror or exc}",
                      "choose a path in a folder you can write to") from None
 
 
-def _replace(path: Path, payload: str | bytes | Callable[[Path], None]) -> None:
+def _replace(path: Path, payload: str | bytes | Callable[[Path], None], suffix: str) -> None:
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}",
                                     dir=path.parent)
         os.close(fd)
         tmp = Path(name)
@@ -141,7 +142,7 @@ def _replace(path: Path, payload: str | bytes | Callable[[Path], None]) -> None:
 
 
 def _write_in_place(target: Path, payload: str | bytes | Callable[[Path], None],
-                    flag: str) -> None:
+                    flag: str, suffix: str) -> None:
     """Into a device or FIFO: opened without O_CREAT or O_TRUNC, so it stays what it is, and
     without blocking, so a FIFO no one reads is refused instead of waited on."""
     try:
@@ -160,7 +161,7 @@ def _write_in_place(target: Path, payload: str | bytes | Callable[[Path], None],
             return
         with tempfile.TemporaryDirectory(prefix="cfc-out-") as folder:
             # a writer function wants a path; it gets a private file that is then copied
-            staged = Path(folder) / f"out{target.suffix}"
+            staged = Path(folder) / f"out{suffix}"
             payload(staged)
             with open(staged, "rb") as source:
                 shutil.copyfileobj(source, sink)

@@ -264,3 +264,160 @@ def test_memory_budget_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch
         bind_module.bind(model, (bind_module.Setting("N", 100_000.0),))
     assert err.value.span is not None and err.value.exit_code == 2
     bind_module.bind(model, (bind_module.Setting("N", 100.0),))  # small sizes still bind
+
+
+# ---------------------------------------------------------------- non-regular files (FIFOs)
+fifos = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+class _Reader:
+    """Reads a FIFO to its end in a thread, as `cat fifo > file` would."""
+
+    def __init__(self, fifo: Path) -> None:
+        import threading
+
+        self.fifo, self.data = fifo, b""
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with open(self.fifo, "rb") as f:
+            self.data = f.read()
+
+    def join(self) -> bytes:
+        self.thread.join(timeout=60)
+        if self.thread.is_alive():  # nothing was written: let the reader's open return
+            os.close(os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK))
+            self.thread.join(timeout=10)
+        return self.data
+
+
+@fifos
+def test_fifo_inputs_are_refused_without_waiting(chain: Path, tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path / "pipe")
+    for args in (["run", str(fifo)], ["check", str(fifo)], ["eval", str(chain), "--at", str(fifo)],
+                 ["run", str(chain), "--init", str(fifo)],
+                 ["graph", str(chain), "-o", str(tmp_path / "g.dot"), "--solution", str(fifo)],
+                 ["check", "--verify", str(fifo)]):
+        clean_error(run_cfc(*args), 2, f"'{fifo}' is a FIFO (named pipe), not a regular file")
+    model = tmp_path / "m.cfc"
+    model.write_text("size N = 3\ndata s[N]\nvar x[N]\n"
+                     "factor f[i in 0..N] = landau(x[i]; a = s[i], b = 1)\n")
+    for name in ("s.npy", "s.csv"):
+        data = _fifo(tmp_path / name)
+        proc = run_cfc("run", str(model), "--data", f"s={data}")
+        clean_error(proc, 2, "is a FIFO", f"{model}:2:1")  # located at the declaration
+    assert stat_is_fifo(fifo)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_endless_device_as_input(chain: Path, tmp_path: Path) -> None:
+    zero = tmp_path / "zero.cfc"
+    zero.symlink_to("/dev/zero")
+    clean_error(run_cfc("run", str(zero)), 2, "is a character device")
+    clean_error(run_cfc("eval", str(chain), "--at", "/dev/zero"), 2, "is a character device")
+
+
+def stat_is_fifo(path: Path) -> bool:
+    import stat
+
+    return stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+@fifos
+def test_out_into_a_fifo_is_written_in_place(tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path / "result.json")
+    reader = _Reader(fifo)
+    proc = run_cfc("run", CHAIN, "--out", str(fifo), "--backend", "python")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(reader.join())["model"] == "chain"
+    assert stat_is_fifo(fifo)  # still a FIFO: never replaced by a regular file
+
+
+@fifos
+def test_trace_through_a_link_into_a_fifo(tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path / "pipe")
+    link = tmp_path / "trace.csv"
+    link.symlink_to(fifo)
+    reader = _Reader(fifo)
+    proc = run_cfc("run", CHAIN, "--trace", str(link), "--backend", "python")
+    assert proc.returncode == 0, proc.stderr
+    assert reader.join().startswith(b"step,energy")
+    assert link.is_symlink() and stat_is_fifo(fifo)
+
+
+@fifos
+def test_out_into_a_fifo_no_one_reads_is_refused(tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path / "result.json")
+    proc = run_cfc("run", CHAIN, "--out", str(fifo), "--backend", "python")
+    clean_error(proc, 2, "no process is reading")
+    assert stat_is_fifo(fifo)
+
+
+# ---------------------------------------------------------------- symlinked outputs
+def test_out_through_a_link_to_a_model_is_refused(chain: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.cfc"
+    other.write_text("var x\n")
+    link = tmp_path / "link.json"
+    link.symlink_to(other)
+    clean_error(run_cfc("run", str(chain), "--out", str(link)), 2, "a link to", ".cfc model")
+    assert other.read_text() == "var x\n" and link.is_symlink()
+    link.unlink()
+    link.symlink_to(chain)  # the model of this very command, under another name
+    before = chain.read_bytes()
+    clean_error(run_cfc("run", str(chain), "--out", str(link)), 2, "model file")
+    assert chain.read_bytes() == before
+
+
+def test_out_through_a_link_replaces_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "results" / "r.json"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    proc = run_cfc("run", CHAIN, "--out", str(link), "--backend", "python")
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and json.loads(target.read_text())["model"] == "chain"
+
+
+# ---------------------------------------------------------------- JSON limits, memory, empty sizes
+def test_certificate_json_limits(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    clean_error(run_cfc("check", "--verify", str(deep)), 2, f"{deep}:1:65: error: the "
+                "certificate nests more than 64 levels")
+    digits = tmp_path / "digits.json"
+    digits.write_text('{"schema": ' + "9" * 5000 + "}")
+    clean_error(run_cfc("check", "--verify", str(digits)), 2, f"{digits}:1:12: error: a number "
+                "of 5,000 characters")
+
+
+def test_npy_within_its_file_but_over_the_memory_budget(tmp_path: Path) -> None:
+    from cfc_dsl.diagnostics import CfcError
+    from cfc_dsl.model import DataSpec, DType
+    from cfc_dsl.runtime.bind.data import load_array
+    from cfc_dsl.runtime.bind.tables import MemoryBudget
+
+    np.save(tmp_path / "s.npy", np.zeros(1000))
+    spec = DataSpec("s", (), DType.REAL, None)  # type: ignore[arg-type]
+    with pytest.raises(CfcError, match="data 's' .* needs about"):
+        load_array(tmp_path / "s.npy", spec, MemoryBudget(available=1000 * 8))
+    assert load_array(tmp_path / "s.npy", spec, MemoryBudget(available=1000 * 16)).size == 1000
+
+
+@pytest.mark.parametrize("backend", ["python", "c"])
+def test_empty_size_with_modulo_in_a_family_of_no_instances(tmp_path: Path, backend: str) -> None:
+    model = tmp_path / "m.cfc"
+    model.write_text("size N = 0\nsize M = 3\nvar x[M]\ninit x[i in 0..N] = 1 / (i % N)\n"
+                     "factor f[i in 0..N] = quadratic(x[i % N], x[(i + 1) % N])\n"
+                     "factor g[i in 0..N, j in 0..(M % N) if i % N == 0] = "
+                     "landau(x[j % M]; a = 1 / (i % N), b = 1)\n")
+    proc = run_cfc("run", str(model), "--backend", backend, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["energy"] == 0.0
+    assert run_cfc("check", str(model), "--samples", "5").returncode == 0

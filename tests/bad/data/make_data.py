@@ -39,6 +39,16 @@ def main() -> None:
     (HERE / "point_duplicate.json").write_text(
         '{"eta": [0.1, 0.2, 0.3, 0.4],\n "eta": [0.5, 0.5, 0.5, 0.5]}\n')
 
+    # point files past the JSON limits: nested too deeply, a 5,000-digit number
+    (HERE / "point_deep.json").write_text('{"eta": ' + "[" * 70 + "]" * 70 + "}\n")
+    (HERE / "point_long_number.json").write_text('{"eta": ' + "1" * 5000 + "}\n")
+    # a 150-byte .npy whose header claims 10**12 float64 elements (8 TB) and holds none
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (10**12,)
+    with open(HERE / "score_huge_header.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(b"\0" * 22)
+
 
 if __name__ == "__main__":
     main()
