@@ -1,20 +1,22 @@
 """Lower stage: derived energies -> kernel IR (plain frozen data).
 
 A `Kernel` is one energy's computation for one instance: load the slot values and
-parameters, a list of CSE'd temporaries, the energy and one gradient entry per slot. The
-C and CUDA renderers, the header and the cffi cdef are all produced from these objects.
+parameters, a list of CSE'd temporaries, the energy and one gradient entry per slot, and
+the second-order bodies (Hessian times a direction, the Hessian's diagonal). The C and CUDA
+renderers, the header and the cffi cdef are all produced from these objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import combinations
 
 import sympy as sp
 
 from cfc_dsl.derive import DerivedEnergy
 from cfc_dsl.functions import Relu, Step
 
-SCHEMA = 1  # bump when the calling convention below changes; it is part of the cache key
+SCHEMA = 2  # bump when the calling convention below changes; it is part of the cache key
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,22 @@ class Kernel:
     params: tuple[str, ...]
     energy_and_grad: Body  # outputs: energy, then d/d slot for each slot
     energy_only: Body  # outputs: energy
+    hessian_vector: Body  # outputs: sum_b H_ab * u_b for each slot a (u: the direction V)
+    hessian_diagonal: Body  # outputs: H_aa for each slot a, then H_ab for each pair a < b
+
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]:
+        """The slot pairs a < b, in the order of `hessian_diagonal`'s off-diagonal outputs
+        (an instance whose two slots hold one variable adds 2 H_ab to its diagonal)."""
+        return tuple(combinations(self.slots, 2))
+
+    @property
+    def hv_name(self) -> str:
+        return f"cfc_hv_{self.energy}"
+
+    @property
+    def hd_name(self) -> str:
+        return f"cfc_hd_{self.energy}"
 
     @property
     def eg_name(self) -> str:
@@ -61,6 +79,11 @@ def slot_value(slot: str) -> sp.Symbol:
 
 def param_value(param: str) -> sp.Symbol:
     return sp.Symbol(f"p_{param}", real=True)
+
+
+def direction_value(slot: str) -> sp.Symbol:
+    """The direction's entry at a slot's variable, V[s_<slot>[k]], in the HVP body."""
+    return sp.Symbol(f"u_{slot}", real=True)
 
 
 def param_loads(params: tuple[str, ...], used: set[str]) -> tuple[list[str], list[str]]:
@@ -104,12 +127,19 @@ def lower(energy: DerivedEnergy) -> Kernel:
     rename.update({p: param_value(p.name) for p in energy.params})
     expr = energy.expr.xreplace(rename)
     grad = [fold_relu_step(g.xreplace(rename)) for g in energy.grad]
+    hess = [[fold_relu_step(h.xreplace(rename)) for h in row] for row in energy.hess]
+    u = [direction_value(s.name) for s in energy.slots]
+    k = len(energy.slots)
     return Kernel(
         energy=energy.name,
         slots=tuple(s.name for s in energy.slots),
         params=tuple(p.name for p in energy.params),
         energy_and_grad=_body([expr, *grad]),
         energy_only=_body([expr]),
+        hessian_vector=_body([sp.Add(*[h * ub for h, ub in zip(row, u, strict=True)])
+                              for row in hess]),
+        hessian_diagonal=_body([hess[a][a] for a in range(k)]
+                               + [hess[a][b] for a, b in combinations(range(k), 2)]),
     )
 
 

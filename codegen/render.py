@@ -16,7 +16,7 @@ import sympy as sp
 
 from cfc_dsl.codegen.bounds import BoundKernel, lower_bounds
 from cfc_dsl.codegen.bounds import context as bounds_context
-from cfc_dsl.codegen.ir import Body, Kernel, KernelModule, param_loads, slot_value
+from cfc_dsl.codegen.ir import Body, Kernel, KernelModule, direction_value, param_loads, slot_value
 from cfc_dsl.codegen.printer import ccode
 from cfc_dsl.codegen.targets import language
 from cfc_dsl.model import Model, Target
@@ -55,6 +55,29 @@ class _Variant:
 
 
 @dataclass(frozen=True)
+class _Pair:
+    slot: str
+    other: str
+    code: str  # H_ab: added twice to the diagonal where s_slot[k] == s_other[k]
+
+
+@dataclass(frozen=True)
+class _SecondOrder:
+    """A Hessian kernel: OUT[s_slot[k]] += weight * (code) per scatter (`cfc_hv_*` reads
+    the direction V as well; `cfc_hd_*` also has `pairs`). No energy, no return value."""
+
+    name: str
+    has_direction: bool
+    out: str  # the array added into: HV or D
+    loads: tuple[str, ...]
+    unused: tuple[str, ...]
+    temporaries: tuple[_Line, ...]
+    scatters: tuple[_Grad, ...]
+    pairs: tuple[_Pair, ...]
+    prefetch: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _KernelView:
     eg_name: str
     e_name: str
@@ -63,6 +86,8 @@ class _KernelView:
     signature: str
     formula: str
     variants: tuple[_Variant, ...]
+    hv: _SecondOrder
+    hd: _SecondOrder
 
 
 def environment() -> jinja2.Environment:
@@ -111,6 +136,38 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
                     ccode(body.outputs[0]), tuple(grads), prefetch=tuple(prefetch))
 
 
+def _second_order(kernel: Kernel, body: Body, name: str, direction: bool) -> _SecondOrder:
+    out = "HV" if direction else "D"
+    used = _used_symbols(body)
+    read = [s for s in kernel.slots if slot_value(s).name in used]
+    toward = [s for s in kernel.slots if direction_value(s).name in used]
+    loads = [f"const double {slot_value(s).name} = X[s_{s}[k]];" for s in read]
+    loads += [f"const double {direction_value(s).name} = V[s_{s}[k]];" for s in toward]
+    params, unused = param_loads(kernel.params, used)
+    loads += params
+    k = len(kernel.slots)
+    scatters = [_Grad(s, ccode(h)) for s, h in zip(kernel.slots, body.outputs[:k], strict=True)
+                if h != 0]
+    pairs = [] if direction else [
+        _Pair(a, b, ccode(h)) for (a, b), h in zip(kernel.pairs, body.outputs[k:], strict=True)
+        if h != 0]
+    if not scatters and not pairs:
+        unused += ["n", "weight", out]  # no loop at all: the Hessian is identically 0
+    touched = {g.slot for g in scatters} | {p.slot for p in pairs} | {p.other for p in pairs}
+    unused += [f"s_{s}" for s in kernel.slots
+               if s not in read and s not in toward and s not in touched]
+    if not read:
+        unused.append("X")
+    if direction and not toward:
+        unused.append("V")
+    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in read]
+    prefetch += [f"CFC_PREFETCH(&V[s_{s}[k + CFC_AHEAD]], 0);" for s in toward]
+    prefetch += [f"CFC_PREFETCH(&{out}[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in scatters]
+    return _SecondOrder(name, direction, out, tuple(loads), tuple(sorted(set(unused))),
+                        tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
+                        tuple(scatters), tuple(pairs), tuple(prefetch))
+
+
 def _view(kernel: Kernel, model: Model | None) -> _KernelView:
     signature = formula = kernel.energy
     if model is not None:
@@ -120,6 +177,8 @@ def _view(kernel: Kernel, model: Model | None) -> _KernelView:
         kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
         (_variant(kernel, kernel.energy_and_grad, kernel.eg_name, True),
          _variant(kernel, kernel.energy_only, kernel.e_name, False)),
+        _second_order(kernel, kernel.hessian_vector, kernel.hv_name, True),
+        _second_order(kernel, kernel.hessian_diagonal, kernel.hd_name, False),
     )
 
 

@@ -7,15 +7,20 @@ certified Lipschitz constant, per-family gradients from the same evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, Protocol, overload
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 import numpy as np
 
 from cfc_dsl.runtime.solvers.registry import Needs
 
+if TYPE_CHECKING:
+    from cfc_dsl.runtime.bind.tables import BoundModel
+
 
 class WeightedBackend(Protocol):
     """The backend calls the objective makes; `weights` is one float per family."""
+
+    bound: BoundModel  # its instance tables
 
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]: ...
@@ -54,8 +59,10 @@ class Objective:
         self.needs = needs
         self.lipschitz = lipschitz  # set when needs has LIPSCHITZ (finite, >= 0)
         self._nonfinite = nonfinite
+        self.evaluations = 0  # energy evaluations so far (the trace's `evaluations` column)
 
     def energy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.evaluations += 1
         return self.backend.energy(x, self.weights)
 
     @overload
@@ -69,6 +76,7 @@ class Objective:
                         ) -> tuple[float, np.ndarray, np.ndarray] | FamilyEvaluation:
         """(F, family energies, gradient); with `per_family`, also each family's weighted
         gradient, from the same pass (one kernel call per family, each into its own row)."""
+        self.evaluations += 1
         if not per_family:
             return self.backend.energy_and_grad(x, self.weights)
         if Needs.PER_FAMILY not in self.needs:
@@ -91,6 +99,14 @@ class Objective:
         if Needs.HVP not in self.needs:
             raise RuntimeError("Hessian-vector products were not declared: add Needs.HVP to "
                                "the solver's needs")
+
+    def instances(self) -> tuple[tuple[np.ndarray, ...], ...]:
+        """Each family's instance table: one int64 array of flat variable indices per slot
+        (the variables of instance k are `slots[a][k]`), for solvers that follow the graph."""
+        if Needs.INSTANCES not in self.needs:
+            raise RuntimeError("instance tables were not declared: add Needs.INSTANCES to "
+                               "the solver's needs")
+        return tuple(table.slots for table in self.backend.bound.families)
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None,
                      step: int) -> None:

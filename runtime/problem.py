@@ -284,7 +284,7 @@ class Problem:
         self.check_finite(point, f, g, -1)
         return Evaluation(f, dict(zip(self.family_names, map(float, fam), strict=False)), g)
 
-    def relax(self, solver: str = "pgd", x0: np.ndarray | Mapping[str, Any] | None = None, *,
+    def relax(self, solver: str = "auto", x0: np.ndarray | Mapping[str, Any] | None = None, *,
               progress: Progress | None = None, options: Any = None,
               **values: Any) -> Relaxation:
         """Relax with a registered solver (`cfc solvers` lists them). Keyword options
@@ -303,10 +303,6 @@ class Problem:
             from cfc_dsl.runtime.lipschitz import certified_lipschitz
 
             lipschitz = certified_lipschitz(self, solver, registry.lipschitz_free_hint(solver))
-        if Needs.HVP in needs and not hasattr(self.backend, "hvp"):
-            raise CfcError(ErrorKind.ARGUMENT, f"solver '{solver}' needs Hessian-vector "
-                           "products, which this build does not generate", None,
-                           "choose another solver: 'cfc solvers' lists what each one needs")
         objective = self.objective(needs, lipschitz)
         result = instance.solve(objective, self.point(x0), options, progress)
         return Relaxation(self, result, lipschitz)

@@ -40,8 +40,11 @@ class CudaBackend:
         self._finalizer.atexit = False  # at exit the driver frees it, and may be gone already
         self._bytes = 8 * bound.n
         self._x = self._alloc(self._bytes, "double *")
-        self._g = self._alloc(self._bytes, "double *")
+        self._g = self._alloc(self._bytes, "double *")  # G, HV or D of the call
+        self._v = self._alloc(self._bytes, "double *")  # the direction of an HVP
         self._calls: list[tuple[Any, Any, list[Any], float]] = []
+        self._second = [(getattr(lib, f"cfc_hv_{t.energy}"), getattr(lib, f"cfc_hd_{t.energy}"))
+                        for t in bound.families]
         for table in bound.families:
             args: list[Any] = [table.size]
             args += [self._upload(np.ascontiguousarray(a, np.int64), "int64_t *") for a in table.slots]
@@ -135,6 +138,36 @@ class CudaBackend:
             self._get_g(row)
         fam_arr = np.array(fam)
         return total(fam_arr), fam_arr, rows
+
+    def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """H(x) v of the weighted total: each family's `cfc_hv_*` adds into one buffer."""
+        x = self._put_x(x)
+        v = np.ascontiguousarray(v, dtype=np.float64)
+        if v.shape != x.shape:
+            raise ValueError(f"expected a direction of {x.size} values, got shape {v.shape}")
+        if self._bytes:
+            self._check(self.lib.cfc_cuda_to_device(self._v, self.ffi.cast("void *", v.ctypes.data),
+                                                    self._bytes), "copy v to the GPU")
+        self._zero_g()
+        for (_, _, args, _), (hv, _), w in zip(self._calls, self._second, self._w(weights),
+                                               strict=True):
+            hv(*args, w, self._x, self._v, self._g)
+        self._kernel_status()
+        out = np.zeros_like(x)
+        self._get_g(out)
+        return out
+
+    def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """diag H(x) of the weighted total: each family's `cfc_hd_*` adds into one buffer."""
+        x = self._put_x(x)
+        self._zero_g()
+        for (_, _, args, _), (_, hd), w in zip(self._calls, self._second, self._w(weights),
+                                               strict=True):
+            hd(*args, w, self._x, self._g)
+        self._kernel_status()
+        out = np.zeros_like(x)
+        self._get_g(out)
+        return out
 
     def device_name(self) -> str:
         buf = self.ffi.new("char[256]")

@@ -68,6 +68,7 @@ class CBackend:
         self.weights = bound_weights(bound)
         self._keep: list[np.ndarray] = []
         self._calls: list[tuple[Any, Any, list[Any], float]] = []
+        self._second: list[tuple[Any, Any]] = []  # cfc_hv_*, cfc_hd_* of each family
         for table in bound.families:
             args: list[Any] = [table.size]
             for arr in table.slots:
@@ -79,6 +80,8 @@ class CBackend:
             eg = getattr(lib, f"cfc_eg_{table.energy}")
             e = getattr(lib, f"cfc_e_{table.energy}")
             self._calls.append((eg, e, args, table.weight))  # the bound weight, for benches
+            self._second.append((getattr(lib, f"cfc_hv_{table.energy}"),
+                                 getattr(lib, f"cfc_hd_{table.energy}")))
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -119,6 +122,27 @@ class CBackend:
                         for (eg, _, args, _), w, row
                         in zip(self._calls, self._w(weights), rows, strict=True)])
         return total(fam), fam, rows
+
+    def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """H(x) v of the weighted total, one `cfc_hv_*` call per family."""
+        x, xp = self._x(x)
+        v, vp = self._x(v)
+        out = np.zeros(x.shape[0])
+        op = self.ffi.from_buffer("double[]", out)
+        for (_, _, args, _), (hv, _), w in zip(self._calls, self._second, self._w(weights),
+                                               strict=True):
+            hv(*args, w, xp, vp, op)
+        return out
+
+    def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """diag H(x) of the weighted total, one `cfc_hd_*` call per family."""
+        x, xp = self._x(x)
+        out = np.zeros(x.shape[0])
+        op = self.ffi.from_buffer("double[]", out)
+        for (_, _, args, _), (_, hd), w in zip(self._calls, self._second, self._w(weights),
+                                               strict=True):
+            hd(*args, w, xp, op)
+        return out
 
 
 class PythonBackend:

@@ -91,6 +91,29 @@ double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *
     return sum + comp;
 }
 
+void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)HV;
+    (void)P_delta;
+    (void)P_w;
+    (void)V;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
+}
+
+void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D)
+{
+    (void)D;
+    (void)P_delta;
+    (void)P_w;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
+}
+
 /* energy gate_local(x; a = 0.1, b = 0.1) = a * x^2 + b * x^4 */
 double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G)
 {
@@ -131,6 +154,42 @@ double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double u_x = V[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+        }
+    }
+}
+
+void cfc_hd_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
+        }
+    }
 }
 
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
@@ -178,6 +237,48 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)X;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double u_x = V[s_x[k]];
+            const double u_y = V[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w;
+            const double t1 = t0*u_x - t0*u_y;
+            HV[s_x[k]] += weight * (t1);
+            HV[s_y[k]] += weight * (-t1);
+        }
+    }
+}
+
+void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
+{
+    (void)X;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w;
+            D[s_x[k]] += weight * (t0);
+            D[s_y[k]] += weight * (t0);
+            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+        }
+    }
 }
 
 /* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each

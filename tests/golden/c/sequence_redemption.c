@@ -100,6 +100,60 @@ double cfc_e_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *r
     return sum + comp;
 }
 
+void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double u_x = V[s_x[k]];
+            const double u_y = V[s_y[k]];
+            const double p_w = P_w[k];
+            const double p_alpha = P_alpha[k];
+            const double p_beta = P_beta[k];
+            const double t0 = ((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
+            const double t1 = 2*p_w*t0;
+            const double t2 = p_alpha*p_beta;
+            const double t3 = t1*u_x;
+            HV[s_x[k]] += weight * ((p_alpha*p_alpha)*t3 - t1*t2*u_y);
+            HV[s_y[k]] += weight * (2*(p_beta*p_beta)*p_w*t0*u_y - t2*t3);
+        }
+    }
+}
+
+void cfc_hd_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double p_alpha = P_alpha[k];
+            const double p_beta = P_beta[k];
+            const double t0 = 2*p_w*((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
+            D[s_x[k]] += weight * ((p_alpha*p_alpha)*t0);
+            D[s_y[k]] += weight * ((p_beta*p_beta)*t0);
+            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-p_alpha*p_beta*t0);
+        }
+    }
+}
+
 /* energy directed_hinge(x, y; w = 1) = w * relu(y - x)^2 */
 double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G)
 {
@@ -148,6 +202,54 @@ double cfc_e_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_
     return sum + comp;
 }
 
+void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double u_x = V[s_x[k]];
+            const double u_y = V[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
+            const double t1 = t0*u_x - t0*u_y;
+            HV[s_x[k]] += weight * (t1);
+            HV[s_y[k]] += weight * (-t1);
+        }
+    }
+}
+
+void cfc_hd_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
+            D[s_x[k]] += weight * (t0);
+            D[s_y[k]] += weight * (t0);
+            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+        }
+    }
+}
+
 /* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
 double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G)
 {
@@ -189,6 +291,29 @@ double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)HV;
+    (void)P_delta;
+    (void)P_w;
+    (void)V;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
+}
+
+void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D)
+{
+    (void)D;
+    (void)P_delta;
+    (void)P_w;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
 }
 
 /* energy gate_local(x; a = 0.1, b = 0.1) = a * x^2 + b * x^4 */
@@ -233,6 +358,42 @@ double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *re
     return sum + comp;
 }
 
+void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double u_x = V[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+        }
+    }
+}
+
+void cfc_hd_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D)
+{
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
+        }
+    }
+}
+
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
 double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G)
 {
@@ -275,6 +436,44 @@ double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restri
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)P_h;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double u_x = V[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+        }
+    }
+}
+
+void cfc_hd_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D)
+{
+    (void)P_h;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
+        }
+    }
 }
 
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
@@ -322,6 +521,48 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)X;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double u_x = V[s_x[k]];
+            const double u_y = V[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w;
+            const double t1 = t0*u_x - t0*u_y;
+            HV[s_x[k]] += weight * (t1);
+            HV[s_y[k]] += weight * (-t1);
+        }
+    }
+}
+
+void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
+{
+    (void)X;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w;
+            D[s_x[k]] += weight * (t0);
+            D[s_y[k]] += weight * (t0);
+            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+        }
+    }
 }
 
 /* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each

@@ -19,6 +19,9 @@
    compensation. The grid depends on n alone, so the energy is reproducible bit for bit;
    the gradient's atomic adds land in any order, so it is reproducible to rounding.
 
+   cfc_hv_<energy> (H times V into HV) and cfc_hd_<energy> (the Hessian's diagonal into D)
+   return nothing: like G, their output is device memory that is added to, never cleared.
+
    The scratch is shared by every wrapper, so calls are serialised by a host mutex. If a
    CUDA call fails, the wrapper returns NaN and cfc_cuda_status() gives the error code
    (cfc_cuda_error_string names it). */
@@ -127,6 +130,49 @@ extern "C" double cfc_e_landau(int64_t n, const int64_t *s_x, const double *P_a,
     return cfc_collect(blocks);
 }
 
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    (void)P_h;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double u_x = V[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&HV[s_x[k]], weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x))));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_landau(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, const double *P_h, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    (void)P_h;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&D[s_x[k]], weight * (2*p_a + 12*p_b*(v_x*v_x)));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_landau(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, const double *P_h, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, D);
+    cfc_ok(cudaGetLastError());
+}
+
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
 static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
@@ -173,6 +219,52 @@ extern "C" double cfc_e_quadratic(int64_t n, const int64_t *s_x, const int64_t *
     const int blocks = cfc_blocks(n);
     cfc_e_quadratic_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
     return cfc_collect(blocks);
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    (void)X;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double u_x = V[s_x[k]];
+        const double u_y = V[s_y[k]];
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w;
+        const double t1 = t0*u_x - t0*u_y;
+        atomicAdd(&HV[s_x[k]], weight * (t1));
+        atomicAdd(&HV[s_y[k]], weight * (-t1));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_quadratic(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    (void)X;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w;
+        atomicAdd(&D[s_x[k]], weight * (t0));
+        atomicAdd(&D[s_y[k]], weight * (t0));
+        if (s_x[k] == s_y[k]) atomicAdd(&D[s_x[k]], 2.0 * weight * (-t0));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_quadratic(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
+    cfc_ok(cudaGetLastError());
 }
 
 /* Device memory and errors, so that Python needs nothing but cffi. Each returns a

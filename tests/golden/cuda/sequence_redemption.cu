@@ -19,6 +19,9 @@
    compensation. The grid depends on n alone, so the energy is reproducible bit for bit;
    the gradient's atomic adds land in any order, so it is reproducible to rounding.
 
+   cfc_hv_<energy> (H times V into HV) and cfc_hd_<energy> (the Hessian's diagonal into D)
+   return nothing: like G, their output is device memory that is added to, never cleared.
+
    The scratch is shared by every wrapper, so calls are serialised by a host mutex. If a
    CUDA call fails, the wrapper returns NaN and cfc_cuda_status() gives the error code
    (cfc_cuda_error_string names it). */
@@ -132,6 +135,60 @@ extern "C" double cfc_e_asym_hinge(int64_t n, const int64_t *s_x, const int64_t 
     return cfc_collect(blocks);
 }
 
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double v_y = X[s_y[k]];
+        const double u_x = V[s_x[k]];
+        const double u_y = V[s_y[k]];
+        const double p_w = P_w[k];
+        const double p_alpha = P_alpha[k];
+        const double p_beta = P_beta[k];
+        const double t0 = ((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
+        const double t1 = 2*p_w*t0;
+        const double t2 = p_alpha*p_beta;
+        const double t3 = t1*u_x;
+        atomicAdd(&HV[s_x[k]], weight * ((p_alpha*p_alpha)*t3 - t1*t2*u_y));
+        atomicAdd(&HV[s_y[k]], weight * (2*(p_beta*p_beta)*p_w*t0*u_y - t2*t3));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_asym_hinge(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, const double *P_alpha, const double *P_beta, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_asym_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double v_y = X[s_y[k]];
+        const double p_w = P_w[k];
+        const double p_alpha = P_alpha[k];
+        const double p_beta = P_beta[k];
+        const double t0 = 2*p_w*((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
+        atomicAdd(&D[s_x[k]], weight * ((p_alpha*p_alpha)*t0));
+        atomicAdd(&D[s_y[k]], weight * ((p_beta*p_beta)*t0));
+        if (s_x[k] == s_y[k]) atomicAdd(&D[s_x[k]], 2.0 * weight * (-p_alpha*p_beta*t0));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_asym_hinge(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, const double *P_alpha, const double *P_beta, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_asym_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, D);
+    cfc_ok(cudaGetLastError());
+}
+
 /* energy directed_hinge(x, y; w = 1) = w * relu(y - x)^2 */
 static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
@@ -181,6 +238,54 @@ extern "C" double cfc_e_directed_hinge(int64_t n, const int64_t *s_x, const int6
     return cfc_collect(blocks);
 }
 
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double v_y = X[s_y[k]];
+        const double u_x = V[s_x[k]];
+        const double u_y = V[s_y[k]];
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
+        const double t1 = t0*u_x - t0*u_y;
+        atomicAdd(&HV[s_x[k]], weight * (t1));
+        atomicAdd(&HV[s_y[k]], weight * (-t1));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_directed_hinge(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_directed_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double v_y = X[s_y[k]];
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
+        atomicAdd(&D[s_x[k]], weight * (t0));
+        atomicAdd(&D[s_y[k]], weight * (t0));
+        if (s_x[k] == s_y[k]) atomicAdd(&D[s_x[k]], 2.0 * weight * (-t0));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_directed_hinge(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_directed_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
+    cfc_ok(cudaGetLastError());
+}
+
 /* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
 static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_gate_benefit_kernel(int64_t n, const int64_t *__restrict__ s_g, const double *__restrict__ P_w, const double *__restrict__ P_delta, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
@@ -228,6 +333,31 @@ extern "C" double cfc_e_gate_benefit(int64_t n, const int64_t *s_g, const double
     return cfc_collect(blocks);
 }
 
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_gate_benefit(int64_t n, const int64_t *s_g, const double *P_w, const double *P_delta, double weight, const double *X, const double *V, double *HV)
+{
+    (void)HV;
+    (void)P_delta;
+    (void)P_w;
+    (void)V;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_gate_benefit(int64_t n, const int64_t *s_g, const double *P_w, const double *P_delta, double weight, const double *X, double *D)
+{
+    (void)D;
+    (void)P_delta;
+    (void)P_w;
+    (void)X;
+    (void)n;
+    (void)s_g;
+    (void)weight;
+}
+
 /* energy gate_local(x; a = 0.1, b = 0.1) = a * x^2 + b * x^4 */
 static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
@@ -272,6 +402,47 @@ extern "C" double cfc_e_gate_local(int64_t n, const int64_t *s_x, const double *
     const int blocks = cfc_blocks(n);
     cfc_e_gate_local_kernel<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, X);
     return cfc_collect(blocks);
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double u_x = V[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&HV[s_x[k]], weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x))));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_gate_local(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_gate_local_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&D[s_x[k]], weight * (2*p_a + 12*p_b*(v_x*v_x)));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_gate_local(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_gate_local_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, D);
+    cfc_ok(cudaGetLastError());
 }
 
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
@@ -322,6 +493,49 @@ extern "C" double cfc_e_landau(int64_t n, const int64_t *s_x, const double *P_a,
     return cfc_collect(blocks);
 }
 
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    (void)P_h;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double u_x = V[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&HV[s_x[k]], weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x))));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_landau(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, const double *P_h, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    (void)P_h;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double v_x = X[s_x[k]];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        atomicAdd(&D[s_x[k]], weight * (2*p_a + 12*p_b*(v_x*v_x)));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_landau(int64_t n, const int64_t *s_x, const double *P_a, const double *P_b, const double *P_h, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, D);
+    cfc_ok(cudaGetLastError());
+}
+
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
 static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
@@ -368,6 +582,52 @@ extern "C" double cfc_e_quadratic(int64_t n, const int64_t *s_x, const int64_t *
     const int blocks = cfc_blocks(n);
     cfc_e_quadratic_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
     return cfc_collect(blocks);
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+{
+    (void)X;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double u_x = V[s_x[k]];
+        const double u_y = V[s_y[k]];
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w;
+        const double t1 = t0*u_x - t0*u_y;
+        atomicAdd(&HV[s_x[k]], weight * (t1));
+        atomicAdd(&HV[s_y[k]], weight * (-t1));
+    }
+}
+
+/* Adds into HV (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hv_quadratic(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, const double *V, double *HV)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hv_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
+    cfc_ok(cudaGetLastError());
+}
+
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
+{
+    (void)X;
+    const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
+    for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
+        const double p_w = P_w[k];
+        const double t0 = 2*p_w;
+        atomicAdd(&D[s_x[k]], weight * (t0));
+        atomicAdd(&D[s_y[k]], weight * (t0));
+        if (s_x[k] == s_y[k]) atomicAdd(&D[s_x[k]], 2.0 * weight * (-t0));
+    }
+}
+
+/* Adds into D (device memory, not cleared); errors go to cfc_cuda_status(). */
+extern "C" void cfc_hd_quadratic(int64_t n, const int64_t *s_x, const int64_t *s_y, const double *P_w, double weight, const double *X, double *D)
+{
+    if (n <= 0) return;
+    std::lock_guard<std::mutex> hold(cfc_lock);
+    cfc_hd_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
+    cfc_ok(cudaGetLastError());
 }
 
 /* Device memory and errors, so that Python needs nothing but cffi. Each returns a
