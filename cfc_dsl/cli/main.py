@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cfc", description="Compile and relax energy-based factor graphs.")
     parser.add_argument("--version", action="version", version=f"cfc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from cfc_dsl.cli.observe import add_verbosity
 
     p = sub.add_parser("compile", help="parse, check, derive, generate and compile the kernels")
     p.add_argument("model")
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_bind(p)  # only for the graph checks: kernels never depend on sizes or data
     p.add_argument("--force", action="store_true", help="overwrite files in --out-dir")
     p.add_argument("--json", action="store_true")
+    add_verbosity(p)
 
     p = sub.add_parser("run", help="bind the model and relax it to low energy")
     p.add_argument("model")
@@ -64,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p)  # --solver (from the registry), --solver-opt and the shorthands
     _backend(p)
     p.add_argument("--trace", help="write the trace (.csv or .parquet)")
-    p.add_argument("--out", help="write the result as JSON")
+    p.add_argument("--out", help="write the result as JSON (readable by eval --at and "
+                   "run --init), or .npz for large arrays")
     p.add_argument("--json", action="store_true")
+    from cfc_dsl.cli.observe import add_run_observe
+
+    add_run_observe(p)  # --trace-vars, --show, --quiet, --verbose
 
     p = sub.add_parser("eval", help="energy, per-family energy and gradient at a point")
     p.add_argument("model")

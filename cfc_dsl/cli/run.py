@@ -10,34 +10,16 @@ import argparse
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 
 from cfc_dsl.cli.common import bind_args, compile_json, input_files, nested
+from cfc_dsl.cli.observe import check_show, observer, schema, shown, stages, write_result
 from cfc_dsl.cli.solvers import solver_options
 from cfc_dsl.diagnostics import CfcError, ErrorKind, plural
 from cfc_dsl.frontend import load_file
 
 
 # ---------------------------------------------------------------- run / eval
-def _progress_printer(quiet: bool):  # type: ignore[no-untyped-def]
-    """A progress line on stderr about once a second, only for long runs on a terminal."""
-    if quiet or not sys.stderr.isatty():
-        return None
-    import time
-
-    last = [time.monotonic()]
-
-    def report(step: int, energy: float, pg_norm: float) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 1.0:
-            last[0] = now
-            print(f"  step {step:>7}  energy {energy:.10g}  |proj grad| {pg_norm:.3g}",
-                  file=sys.stderr, flush=True)
-
-    return report
-
-
 def _check_run_args(args: argparse.Namespace) -> None:
     from cfc_dsl.runtime.outputs import check_output
 
@@ -57,12 +39,18 @@ def _check_run_args(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     options = solver_options(args)  # checked before anything is compiled or bound
     _check_run_args(args)
-    model = load_file(args.model)
-    problem = bind_args(args, model, args.init)
-    relaxation = problem.relax(solver=args.solver, options=options,
-                               progress=_progress_printer(args.json))
+    st = stages(args, ("load", "bind", "relax", "write"), bar=False)
+    with st("load"):
+        model = load_file(args.model)
+    with st("bind"):
+        problem = bind_args(args, model, args.init)
+        check_show(args, problem)  # a bad --show is refused before the relaxation
+        observe = observer(args, problem, options.max_steps)
+    with st("relax"):
+        relaxation = problem.relax(solver=args.solver, options=options, progress=observe)
     result = relaxation.result
     payload = {
+        **schema("run"),
         "model": model.name, "energy": result.energy, "energy_initial": result.energy_initial,
         "families": relaxation.families, "steps": result.steps, "converged": result.converged,
         "reason": result.reason.value, "delta_f90": result.delta_f90,
@@ -74,12 +62,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         from cfc_dsl.runtime.lipschitz import lipschitz_report
 
         payload["lipschitz"] = lipschitz_report(problem, refine=False)  # the L the solver saw
+    from cfc_dsl.runtime.observe.provenance import provenance
+    from cfc_dsl.runtime.observe.summary import summary_json
     from cfc_dsl.runtime.outputs import write_output
 
-    if args.trace:
-        write_output(Path(args.trace), result.trace.write, "--trace")
-    if args.out:
-        write_output(Path(args.out), json.dumps(payload, indent=2) + "\n", "--out")
+    payload["provenance"] = provenance(problem, result.solver, options,
+                                       getattr(options, "seed", None))
+    payload["summary"] = summary_json(problem, result.x, relaxation.families,
+                                      residuals=not (args.json or args.quiet))
+    with st("write"):
+        if args.trace:
+            result.trace.provenance = payload["provenance"]
+            write_output(Path(args.trace), result.trace.write, "--trace")
+        if args.out:
+            write_result(Path(args.out), payload, relaxation.values)
+    if args.quiet:
+        return 0
     if args.json:
         print(json.dumps(payload))
         return 0
@@ -91,6 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  energy  {result.energy_initial + 0.0:.10g} -> {result.energy + 0.0:.10g} in "
           f"{plural(result.steps, 'step')}")
     print(f"  stopped {result.reason.value}: {result.reason.describe(options.tol)}")
+    from cfc_dsl.runtime.observe.summary import summary_lines
+
     print(f"  ΔF90    {plural(result.delta_f90, 'step')}")
     if relaxation.lipschitz is not None:  # the solver declared it needs L
         L = relaxation.lipschitz
@@ -98,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     width = max((len(n) for n in relaxation.families), default=0)
     for name, value in relaxation.families.items():
         print(f"  {name:<{width}}  {value + 0.0:.10g}")  # + 0.0: no '-0'
+    for line in summary_lines(payload["summary"], shown(args, problem, result.x)):
+        print(line)
     for extra in (args.trace, args.out):
         if extra:
             print(f"  wrote {extra}")
@@ -110,7 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     evaluation = problem.evaluate()
     grad = nested(problem.bound.split(evaluation.grad))
     if args.json:
-        print(json.dumps({"model": model.name, "energy": evaluation.energy,
+        print(json.dumps({**schema("eval"), "model": model.name, "energy": evaluation.energy,
                           "families": evaluation.families, "grad": grad}))
         return 0
     print(f"energy {evaluation.energy:.17g}")

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cfc_dsl.runtime.observe.recorder import Recorder
 from cfc_dsl.runtime.observe.trace import Trace, delta_f90
 from cfc_dsl.runtime.solvers.registry import option
 
@@ -105,9 +106,10 @@ class Run:
         objective.check_finite(self.x, self.f, self.g, 0)
         self.f0 = self.f
         self.pgn = projected_gradient_norm(self.x, self.g, self.lo, self.hi)
-        self.trace = Trace(objective.family_names, ("margin",) if margin is not None else ())
-        self.trace.add(0, self.f, self.fam, self.pgn, 0.0, 0, True,
-                       *(() if margin is None else (margin,)))
+        # one StepRecord per step to the trackers: the trace, the progress hook, the user's
+        self.recorder = Recorder(objective, progress, ("margin",) if margin is not None else ())
+        self.trace: Trace = self.recorder.trace
+        self.recorder.record(0, self.x, self.f, self.fam, self.pgn, 0.0, 0, margin=margin)
         self.stalled = 0
 
     @property
@@ -115,21 +117,28 @@ class Run:
         return self.pgn <= self.options.tol
 
     def accept(self, step: int, x: np.ndarray, f: float, fam: np.ndarray, g: np.ndarray,
-               t: float, backtracks: int, margin: float | None) -> bool:
+               t: float, backtracks: int, margin: float | None,
+               curvature: float | None = None) -> bool:
         """Move to an accepted state (energy no higher); True when the energy has stalled."""
         self.objective.check_finite(x, f, g, step)
         small = self.f - f <= self.options.ftol * max(1.0, abs(self.f))
         self.stalled = self.stalled + 1 if small else 0
         self.x, self.f, self.fam, self.g = x, f, fam, g
         self.pgn = projected_gradient_norm(x, g, self.lo, self.hi)
-        self.trace.add(step, f, fam, self.pgn, t, backtracks, True,
-                       *(() if margin is None else (margin,)))
-        if self.progress is not None:
-            self.progress(step, f, self.pgn)
+        self.recorder.record(step, x, f, fam, self.pgn, t, backtracks, margin=margin,
+                             min_curvature=curvature)
         return self.stalled >= self.options.stall_steps
+
+    def reject(self, step: int, f: float, t: float, backtracks: int,
+               fam: np.ndarray | None = None, x: np.ndarray | None = None) -> None:
+        """Record a trial the solver turned down (the trace's `accepted` false); the state
+        stays where it is. Solvers that report their rejected trials call this."""
+        self.recorder.reject(step, f, fam, t, backtracks, x)
 
     def result(self, steps: int, reason: StopReason) -> SolveResult:
         if reason is StopReason.MAX_STEPS and self.converged:
             reason = StopReason.CONVERGED
-        return SolveResult(self.x, self.f, self.f0, self.fam, steps, reason, self.trace,
-                           self.solver, self.options)
+        result = SolveResult(self.x, self.f, self.f0, self.fam, steps, reason, self.trace,
+                             self.solver, self.options)
+        self.recorder.finish(result)
+        return result
