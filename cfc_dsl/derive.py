@@ -7,6 +7,7 @@ The result is plain frozen data the lowering stage (codegen/) turns into CSE'd k
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -15,6 +16,8 @@ import sympy as sp
 from cfc_dsl import syntax as ast
 from cfc_dsl.arguments import match_arguments
 from cfc_dsl.builtins import CALLABLE
+from cfc_dsl.derive_guards import InlineBudget, constant_problem, domain_error, literal_error
+from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.functions import sympy_call
 from cfc_dsl.model import EnergySpec, Model
 
@@ -48,9 +51,16 @@ def derive_energy(energy: EnergySpec, energies: dict[str, EnergySpec]) -> Derive
     slots = tuple(symbol(s) for s in energy.slots)
     params = tuple(symbol(p) for p in energy.param_names)
     env = {s.name: s for s in slots + params}
-    expr = to_sympy(energy.body, env, energies)
+    expr = to_sympy(energy.body, env, energies, InlineBudget(energy.name))
+    if constant_problem(expr):  # translate again, checking each node, to blame the culprit
+        to_sympy(energy.body, env, energies, InlineBudget(energy.name), strict=True)
     # powsimp folds SymPy's p*g**p/g into p*g**(p - 1), which is finite at g = 0
     grad = tuple(sp.powsimp(sp.diff(expr, s)) for s in slots)
+    for s, g in zip(energy.slots, grad, strict=True):
+        if why := constant_problem(g):
+            raise CfcError(ErrorKind.SEMANTIC, f"the derivative of '{energy.name}' by '{s}' "
+                           f"{why}", energy.body.span,
+                           "rewrite the body so that its derivative is finite for every input")
     return DerivedEnergy(energy.name, slots, params, expr, grad)
 
 
@@ -73,40 +83,59 @@ def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:
     return tuple(derive_energy(e, energies) for e in model.used_energies)
 
 
-def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, EnergySpec]) -> sp.Expr:
-    """Translate a checked expression; `env` maps slot and parameter names to SymPy terms."""
+def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, EnergySpec],
+             budget: InlineBudget | None = None, strict: bool = False) -> sp.Expr:
+    """Translate a checked expression; `env` maps slot and parameter names to SymPy terms.
+
+    `budget` bounds the work of inlining; `strict` raises at the first node whose value
+    cannot be double arithmetic (zoo, nan, I, a constant past DBL_MAX)."""
+    budget = budget or InlineBudget("")
+    budget.spend(expr)
+    out = _translate(expr, env, energies, budget, strict)
+    if strict and (why := constant_problem(out)):
+        raise domain_error(expr, why)
+    return out
+
+
+def _translate(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, EnergySpec],
+               budget: InlineBudget, strict: bool) -> sp.Expr:
+    def sub(e: ast.Expr, names: dict[str, sp.Expr] = env) -> sp.Expr:
+        return to_sympy(e, names, energies, budget, strict)
+
     if isinstance(expr, ast.Number):
-        if expr.is_integer:
-            return sp.Integer(int(expr.value))
-        return sp.Float(expr.value, 17) if not float(expr.value).is_integer() else \
-            sp.Float(expr.value, 17)
+        if not math.isfinite(expr.value):
+            raise literal_error(expr)
+        return sp.Integer(int(expr.value)) if expr.is_integer else sp.Float(expr.value, 17)
     if isinstance(expr, ast.Name):
         return env[expr.name]
     if isinstance(expr, ast.Unary):
-        return -to_sympy(expr.operand, env, energies)
+        return -sub(expr.operand)
     if isinstance(expr, ast.Binary):
-        a = to_sympy(expr.left, env, energies)
-        b = to_sympy(expr.right, env, energies)
-        ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
-               "^": lambda: a ** b}
+        a, b = sub(expr.left), sub(expr.right)
+        if expr.op == "^":
+            return _power(a, b)
+        ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}
         return ops[expr.op]()
     if isinstance(expr, ast.Call):
         if expr.name in CALLABLE:
-            args = [to_sympy(a.value, env, energies) for a in expr.slot_args]
-            return sympy_call(expr.name, args)
+            return sympy_call(expr.name, [sub(a.value) for a in expr.slot_args])
         callee = energies[expr.name]
-        sub_env = _call_env(expr, callee, env, energies)
-        return to_sympy(callee.body, sub_env, energies)
+        bound = {name: sub(arg) for name, arg in match_arguments(callee, expr).items()}
+        for p in callee.params:
+            if p.name not in bound:
+                assert p.default is not None
+                bound[p.name] = sub(p.default, {})
+        budget.chain.append((callee.name, expr.span))
+        try:
+            return sub(callee.body, bound)
+        finally:
+            budget.chain.pop()
     raise TypeError(f"cannot translate {type(expr).__name__} in an energy body")
 
 
-def _call_env(call: ast.Call, callee: EnergySpec, env: dict[str, sp.Expr],
-              energies: dict[str, EnergySpec]) -> dict[str, sp.Expr]:
-    """Map the callee's slot and parameter names to the caller's argument expressions."""
-    bound = {name: to_sympy(arg, env, energies)
-             for name, arg in match_arguments(callee, call).items()}
-    for p in callee.params:
-        if p.name not in bound:
-            assert p.default is not None
-            bound[p.name] = to_sympy(p.default, {}, energies)
-    return bound
+def _power(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """a ** b; a constant power with a huge exponent goes through floats (2^(2^64) would
+    otherwise be computed digit by digit)."""
+    if a.is_Number and b.is_Number and abs(b) > 1024 and abs(a) not in (0, 1):
+        return sp.Float(a, 17) ** sp.Float(b, 17)
+    return a ** b

@@ -10,6 +10,8 @@ cfc_dsl/lipschitz_numeric.py.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from typing import Any, NamedTuple
 
 import sympy as sp
@@ -51,10 +53,55 @@ class _Iv(NamedTuple):
 
 
 MAX_HESSIAN_OPS = 40  # the stdlib's largest Hessian entry has 16 operations
+MAX_INTERVAL_STEPS = 20_000  # enclosure steps per energy; the stdlib needs under 200
+MAX_SECONDS = 20.0  # a backstop for SymPy calls the step count does not see
+# (`hessian` of a failed bound is +oo too: never a polynomial plan, so never evaluated)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget(threading.local):
+    steps = 0
+    deadline = float("inf")
+
+    def spend(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_INTERVAL_STEPS:
+            raise _OverBudget(f"bounding it takes more than {MAX_INTERVAL_STEPS} interval steps")
+        if time.monotonic() > self.deadline:
+            raise _OverBudget(f"bounding it takes longer than {MAX_SECONDS:g} s")
+
+
+_BUDGET = _Budget()
 
 
 def hessian_bound(energy: DerivedEnergy) -> HessianBound:
-    """Bound every Hessian entry of `energy` over a symbolic box, symbolically in its params."""
+    """Bound every Hessian entry of `energy` over a symbolic box, symbolically in its params.
+
+    Within a budget of steps and time; past it, or where SymPy cannot order two constants
+    (Max(1 - Sigmoid(1), ...)), the energy has no certified bound and says why."""
+    _BUDGET.steps, _BUDGET.deadline = 0, time.monotonic() + MAX_SECONDS
+    try:
+        return _hessian_bound(energy)
+    except _OverBudget as exc:
+        why = str(exc)
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+        why = f"SymPy cannot bound its Hessian ({type(exc).__name__}: {str(exc)[:80]})"
+    finally:
+        _BUDGET.deadline = float("inf")
+    slots = energy.slots
+    unbounded = tuple(tuple(sp.oo for _ in slots) for _ in slots)
+    return HessianBound(energy.name, tuple(s.name for s in slots),
+                        tuple(p.name for p in energy.params), False,
+                        f"{why}: no certified step; pgd is unaffected", unbounded,
+                        tuple(sp.Symbol(f"lo_{s.name}", real=True) for s in slots),
+                        tuple(sp.Symbol(f"hi_{s.name}", real=True) for s in slots),
+                        tuple(tuple("interval" for _ in slots) for _ in slots), unbounded)
+
+
+def _hessian_bound(energy: DerivedEnergy) -> HessianBound:
     slots, k, slotset = energy.slots, len(energy.slots), set(energy.slots)
     lower = tuple(sp.Symbol(f"lo_{s.name}", real=True) for s in slots)
     upper = tuple(sp.Symbol(f"hi_{s.name}", real=True) for s in slots)
@@ -111,6 +158,7 @@ def _nonneg_int(e: sp.Expr) -> bool:
 
 def _interval(e: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> _Iv:
     """Enclose `e` over the box; parameters are points, so slot-free parts are exact."""
+    _BUDGET.spend()
     if not e.free_symbols & slots:
         return _Iv(e, e, bool(e.is_nonnegative))
     if e.is_Symbol:

@@ -20,8 +20,18 @@ from cfc_dsl.functions import FUNCTION_CLASSES
 HELPER_PREFIX = "cfc_"  # a C spelling with this prefix names a helper of helpers.c.j2
 
 
+EXACT_INT = 2**53  # every integer of smaller magnitude is exactly a double
+
+
 class CfcCodePrinter(C99CodePrinter):
     printmethod = "_cfc_ccode"
+
+    def _print_Integer(self, expr: sp.Integer) -> str:
+        """Past 2^53 an integer literal would be C's (truncated past 2^64) but Python's exact;
+        as a floating literal (the nearest double) both backends round it the same way."""
+        if abs(int(expr)) < EXACT_INT:
+            return super()._print_Integer(expr)
+        return repr(float(int(expr)))  # derive refused magnitudes past DBL_MAX
 
     def _print_Pow(self, expr: sp.Pow) -> str:
         base, exp = expr.as_base_exp()

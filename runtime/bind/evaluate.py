@@ -61,6 +61,8 @@ def _binary(expr: ast.Binary, env: Env) -> Value:
     a = evaluate(expr.left, env)
     b = evaluate(expr.right, env)
     op = expr.op
+    if op in ("+", "-", "*") and _is_int(a) and _is_int(b):
+        return _checked(op, a, b, expr, env)
     with np.errstate(all="ignore"):
         if op == "+":
             return a + b  # type: ignore[operator]
@@ -83,6 +85,35 @@ def _binary(expr: ast.Binary, env: Env) -> Value:
     table = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
              "==": np.equal, "!=": np.not_equal, "and": np.logical_and, "or": np.logical_or}
     return table[op](a, b)
+
+
+def _is_int(v: Value) -> bool:
+    return isinstance(v, int) or (isinstance(v, np.ndarray | np.integer) and v.dtype.kind in "iu")
+
+
+def _checked(op: str, a: Value, b: Value, expr: ast.Binary, env: Env) -> Value:
+    """int64 + - * that refuses to wrap: NumPy would wrap silently and index the wrong
+    element. A float estimate clears most instances; those near 2^63 are redone exactly."""
+    x, y = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    fx, fy = x.astype(float), y.astype(float)
+    estimate = {"+": fx + fy, "-": fx - fy, "*": fx * fy}[op]
+    near = np.abs(estimate) >= 2.0 ** 62
+    if np.any(near):
+        nx, ny = np.broadcast_arrays(x, y)
+        exact = {"+": nx + ny, "-": nx - ny, "*": nx * ny}[op]
+        wraps = near & ((exact >= INT64_LIMIT) | (exact < -INT64_LIMIT))
+        if np.any(wraps):
+            first = int(np.flatnonzero(np.broadcast_to(wraps, np.broadcast_shapes(
+                wraps.shape, (1,))))[0])
+            where = env.where(first)
+            raise CfcError(ErrorKind.BIND, "integer overflow: this index arithmetic passes "
+                           f"the 64-bit range{' ' + where if where else ''}", expr.span,
+                           "keep index expressions within +-9.2e18; check the sizes and "
+                           "constants they multiply")
+    with np.errstate(all="ignore"):
+        out = {"+": np.add, "-": np.subtract, "*": np.multiply}[op](
+            np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    return out if out.ndim else int(out)
 
 
 def _index(expr: ast.Index, env: Env) -> Value:
