@@ -145,6 +145,16 @@ class CBackend:
         return out
 
 
+def _plain_arguments(d: Any) -> tuple[list[Any], dict[Any, Any]]:
+    """Positional symbols a0, a1, ... for an energy's slots and params: lambdify would let a
+    slot named Sigmoid, Relu or Step shadow the NumPy helper of that name."""
+    import sympy as sp
+
+    symbols = list(d.slots) + list(d.params)
+    args = [sp.Symbol(f"a{k}", real=True) for k in range(len(symbols))]
+    return args, dict(zip(symbols, args, strict=True))
+
+
 class PythonBackend:
     kind = BackendKind.PYTHON
 
@@ -162,9 +172,9 @@ class PythonBackend:
         derived = derive_model(bound.model)
         self._derived = {d.name: d for d in derived}
         for d in derived:
-            args = list(d.slots) + list(d.params)
-            f = sp.lambdify(args, d.expr, modules=modules)
-            grads = [sp.lambdify(args, g, modules=modules) for g in d.grad]
+            args, rename = _plain_arguments(d)
+            f = sp.lambdify(args, d.expr.xreplace(rename), modules=modules)
+            grads = [sp.lambdify(args, g.xreplace(rename), modules=modules) for g in d.grad]
             self._fns[d.name] = (f, grads)
 
     def per_instance(self, table_index: int, x: np.ndarray) -> np.ndarray:
@@ -224,8 +234,9 @@ class PythonBackend:
             from cfc_dsl.functions import NUMPY_FUNCTIONS
 
             d = self._derived[energy]
-            args = list(d.slots) + list(d.params)
-            self._hess[energy] = [[sp.lambdify(args, h, modules=[NUMPY_FUNCTIONS, "numpy"])
+            args, rename = _plain_arguments(d)
+            self._hess[energy] = [[sp.lambdify(args, h.xreplace(rename),
+                                               modules=[NUMPY_FUNCTIONS, "numpy"])
                                    for h in row] for row in d.hess]
         return self._hess[energy]
 
