@@ -1,8 +1,9 @@
 """Solve stage: what every solver shares. The stop reasons, the options every solver
 has (step limit and stopping tests), the result, and `Run`: the loop bookkeeping (the
-current state, the trace, the stall count, progress reports), so that a solver decides
-only which step to take. Every solver starts from a feasible point and only ever accepts
-a state whose energy is no higher than the current one.
+current state, the trace, the stall count, progress reports, the second-order test), so that a solver decides only which step to
+take. Every solver starts from a feasible point, only ever accepts a state whose energy is no
+higher than the current one, and leaves through `Run.done`, which escapes negative curvature
+before it lets a run stop (`curvature.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import numpy as np
 
 from cfc_dsl.runtime.observe.recorder import Recorder
 from cfc_dsl.runtime.observe.trace import Trace, delta_f90
-from cfc_dsl.runtime.solvers.registry import option
+from cfc_dsl.runtime.solvers.curvature import SecondOrder, escape, second_order_test
+from cfc_dsl.runtime.solvers.registry import Needs, option
+
+# What every solver declares for the shared second-order test: the generated Hessian-vector
+# kernels (an objective without them gets central differences of its gradient instead).
+SECOND_ORDER = Needs.HVP
+MAX_ESCAPES = 100  # negative-curvature escapes per run (each lowers F by more than round-off)
 
 Progress = Callable[[int, float, float], None]  # (step, energy, |projected gradient|)
 
@@ -48,6 +55,11 @@ class StopOptions:
                          lambda v: v >= 0, "a finite number >= 0")
     stall_steps: int = option(20, "stop as stalled after this many steps without progress",
                               lambda v: v >= 1, ">= 1")
+    lanczos_steps: int = option(15, "Lanczos steps of the second-order test at a stopping "
+                                "point (0 turns it off)", lambda v: v >= 0, ">= 0")
+    curvature_tol: float = option(1e-6, "negative curvature counts when below -curvature_tol "
+                                  "x the curvature scale", lambda v: v >= 0,
+                                  "a finite number >= 0")
 
 
 class SolverObjective(Protocol):
@@ -76,6 +88,8 @@ class SolveResult:
     trace: Trace
     solver: str
     options: Any = None  # the solver's options dataclass, as run
+    second_order: SecondOrder | None = None  # the test at the final state (None: not run)
+    auto: str | None = None  # set by `auto`: why it chose `solver`
 
     @property
     def converged(self) -> bool:
@@ -94,7 +108,16 @@ def projected_gradient_norm(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np
 
 class Run:
     """The bookkeeping every solver shares: the current state, the trace, the stall count,
-    progress reports and the final result. Solvers decide only which step to take."""
+    progress reports and the final result. Solvers decide only which step to take:
+
+        while run.steps < options.max_steps:
+            if run.converged and (done := run.done(StopReason.CONVERGED)):
+                return done
+            ...  # a trial; run.accept(run.steps + 1, ...), or run.done(reason) to stop
+        return run.done(StopReason.MAX_STEPS)
+
+    `done` returns None after escaping negative curvature (one accepted step): the solver
+    then forgets its step history (`run.escapes` counts them) and carries on."""
 
     def __init__(self, objective: SolverObjective, x0: np.ndarray, options: StopOptions,
                  solver: str, margin: float | None = None, progress: Progress | None = None):
@@ -106,11 +129,14 @@ class Run:
         objective.check_finite(self.x, self.f, self.g, 0)
         self.f0 = self.f
         self.pgn = projected_gradient_norm(self.x, self.g, self.lo, self.hi)
+        self.margin = margin
         # one StepRecord per step to the trackers: the trace, the progress hook, the user's
         self.recorder = Recorder(objective, progress, ("margin",) if margin is not None else ())
         self.trace: Trace = self.recorder.trace
         self.recorder.record(0, self.x, self.f, self.fam, self.pgn, 0.0, 0, margin=margin)
         self.stalled = 0
+        self.steps = 0  # the last accepted step's number
+        self.escapes = 0
 
     @property
     def converged(self) -> bool:
@@ -124,6 +150,7 @@ class Run:
         small = self.f - f <= self.options.ftol * max(1.0, abs(self.f))
         self.stalled = self.stalled + 1 if small else 0
         self.x, self.f, self.fam, self.g = x, f, fam, g
+        self.steps = step
         self.pgn = projected_gradient_norm(x, g, self.lo, self.hi)
         self.recorder.record(step, x, f, fam, self.pgn, t, backtracks, margin=margin,
                              min_curvature=curvature)
@@ -135,10 +162,48 @@ class Run:
         stays where it is. Solvers that report their rejected trials call this."""
         self.recorder.reject(step, f, fam, t, backtracks, x)
 
+    def done(self, reason: StopReason) -> SolveResult | None:
+        """Stop for `reason` after the second-order test; or, where it finds negative
+        curvature and a step along it lowers F, take that step and return None."""
+        if reason is StopReason.MAX_STEPS and not self.converged:
+            return self._result(reason, None)
+        check = second_order_test(self.objective, self.x, self.g, self.options.tol,
+                                  self.options.lanczos_steps, self.options.curvature_tol)
+        if (check.direction is not None and self.steps < self.options.max_steps
+                and self.escapes < MAX_ESCAPES):
+            moved = escape(self.objective, self.x, self.f, self.g, check.direction,
+                           check.report.min_curvature, getattr(self.options, "armijo_c", 1e-4))
+            if moved is not None:
+                x, f, fam, g, t, halvings = moved
+                self.escapes += 1
+                self.accept(self.steps + 1, x, f, fam, g, t, halvings, self.margin,
+                            check.report.min_curvature)
+                self.stalled = 0
+                return None
+        if self.converged:
+            reason = StopReason.CONVERGED
+            if not check.report.passed:  # negative curvature that no step could use
+                reason = (StopReason.MAX_STEPS if self.steps >= self.options.max_steps
+                          else StopReason.NO_DESCENT)
+        return self._result(reason, check.report)
+
     def result(self, steps: int, reason: StopReason) -> SolveResult:
+        """The result without an escape (kept for solvers that stop on their own terms):
+        `converged` still needs the second-order test to pass."""
+        self.steps = steps
+        check = None
+        if reason is not StopReason.MAX_STEPS or self.converged:
+            check = second_order_test(self.objective, self.x, self.g, self.options.tol,
+                                      self.options.lanczos_steps,
+                                      self.options.curvature_tol).report
         if reason is StopReason.MAX_STEPS and self.converged:
             reason = StopReason.CONVERGED
-        result = SolveResult(self.x, self.f, self.f0, self.fam, steps, reason, self.trace,
-                             self.solver, self.options)
+        if reason is StopReason.CONVERGED and check is not None and not check.passed:
+            reason = StopReason.NO_DESCENT
+        return self._result(reason, check)
+
+    def _result(self, reason: StopReason, check: SecondOrder | None) -> SolveResult:
+        result = SolveResult(self.x, self.f, self.f0, self.fam, self.steps, reason, self.trace,
+                             self.solver, self.options, check)
         self.recorder.finish(result)
         return result

@@ -1,8 +1,11 @@
-"""`pgd`: projected gradient, x+ = P(x - t g), with a Barzilai-Borwein trial step and
-Armijo backtracking on the projected step. With `lipschitz_cap` it asks the problem for a
-certified L and caps its steps at 2/L, tracing the contraction margin 2/L - t. It is off
-by default: on the examples the cap costs 4-12x more steps, because Barzilai-Borwein steps
-longer than 2/L are what make pgd fast.
+"""`pgd`: projected gradient, x+ = P(x - t d) with d the gradient (optionally normalised or
+norm-capped, as the research code's `normalize_grads` / `max_grad_norm`), a Barzilai-Borwein
+or fixed trial step, and Armijo backtracking on the actual projected displacement, so no step
+raises F. The first trial step is bounded: 1/L where a certified L exists, else one that
+moves no coordinate more than `first_step` of its box width (1/max|g| crossed whole boxes and
+landed Landau terms on their stationary point 0). With `lipschitz_cap` it caps its steps at
+2/L, tracing the contraction margin 2/L - t (off by default: Barzilai-Borwein steps longer
+than 2/L are what make pgd fast).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cfc_dsl.runtime.solvers.base import (
+    SECOND_ORDER,
     Progress,
     Run,
     SolveResult,
@@ -32,6 +36,14 @@ class PgdOptions(StopOptions):
                                  lambda v: v >= 0, ">= 0")
     lipschitz_cap: bool = option(False, "cap steps at 2/L from the certified Lipschitz bound "
                                  "(needs lipschitz) and trace the margin 2/L - t")
+    step: float = option(0.0, "a fixed trial step t (no Barzilai-Borwein; still backtracked "
+                         "when it would raise F); 0: adaptive", lambda v: v >= 0, ">= 0")
+    first_step: float = option(0.1, "without a certified L, the first trial step moves no "
+                               "coordinate more than this fraction of its box width",
+                               lambda v: 0 < v <= 1, "in (0, 1]")
+    normalize_grads: bool = option(False, "step along g/|g| instead of g (research code)")
+    max_grad_norm: float = option(0.0, "rescale the step direction to this norm when longer "
+                                  "(0: off)", lambda v: v >= 0, ">= 0")
 
 
 _Accepted = tuple[np.ndarray, float, int, float, np.ndarray, np.ndarray]
@@ -40,53 +52,83 @@ _Accepted = tuple[np.ndarray, float, int, float, np.ndarray, np.ndarray]
 @register
 class ProjectedGradient:
     name = "pgd"
-    description = ("projected gradient: Barzilai-Borwein trial step, Armijo backtracking on "
-                   "the projected step")
+    description = ("projected gradient: Barzilai-Borwein (or fixed) trial step, Armijo "
+                   "backtracking on the projected step")
     Options = PgdOptions
 
     def needs(self, options: PgdOptions) -> Needs:
-        return Needs.LIPSCHITZ if options.lipschitz_cap else Needs.NONE
+        return SECOND_ORDER | (Needs.LIPSCHITZ if options.lipschitz_cap else Needs.NONE)
 
     def solve(self, objective: SolverObjective, x0: np.ndarray, options: PgdOptions,
               progress: Progress | None = None) -> SolveResult:
         # L = 0 (F linear on the box) has no finite cap: the line search alone decides
-        L = getattr(objective, "lipschitz", None) if options.lipschitz_cap else None
-        L = L if L else None
-        run = Run(objective, x0, options, self.name, 2.0 / L if L else None, progress)
-        t = self._first_step(run.g, L)
-        for step in range(1, options.max_steps + 1):
+        L = getattr(objective, "lipschitz", None)
+        L = L if L and np.isfinite(L) else None
+        cap = L if options.lipschitz_cap else None
+        run = Run(objective, x0, options, self.name, 2.0 / cap if cap else None, progress)
+        escapes = -1
+        while run.steps < options.max_steps:
             if run.converged:
-                return run.result(step - 1, StopReason.CONVERGED)
-            accepted = self._line_search(objective, run.x, run.f, run.g, t, options)
+                if (done := run.done(StopReason.CONVERGED)) is not None:
+                    return done
+                continue
+            if escapes != run.escapes:  # the start, or after an escape: no step history
+                escapes, t = run.escapes, self._first_step(run, L, options)
+            step = run.steps + 1
+            d = self._direction(run.g, options)
+            accepted = self._line_search(objective, run.x, run.f, run.g, d, t, options)
             if accepted is None:
-                return run.result(step - 1, StopReason.NO_DESCENT)
+                if (done := run.done(StopReason.NO_DESCENT)) is not None:
+                    return done
+                continue
             x_new, t_used, backtracks, f_new, fam, g_new = accepted
-            s, y = x_new - run.x, g_new - run.g
+            s, y = x_new - run.x, self._direction(g_new, options) - d
             sy = float(s @ y)
-            t = float(s @ s) / sy if sy > 0 else t_used * 4.0
-            if L:
-                t = min(t, 2.0 / L)
+            if options.step:
+                t = options.step
+            else:
+                t = float(s @ s) / sy if sy > 0 else t_used * 4.0
+            if cap:
+                t = min(t, 2.0 / cap)
             if run.accept(step, x_new, f_new, fam, g_new, t_used, backtracks,
-                          2.0 / L - t_used if L else None):
-                return run.result(step, StopReason.STALLED)
-        return run.result(options.max_steps, StopReason.MAX_STEPS)
+                          2.0 / cap - t_used if cap else None):
+                if (done := run.done(StopReason.STALLED)) is not None:
+                    return done
+        return run.done(StopReason.MAX_STEPS) or run.result(run.steps, StopReason.MAX_STEPS)
 
     @staticmethod
-    def _first_step(g: np.ndarray, L: float | None) -> float:
+    def _direction(g: np.ndarray, options: PgdOptions) -> np.ndarray:
+        norm = float(np.linalg.norm(g))
+        if options.normalize_grads and norm > 0:
+            return g / norm
+        if options.max_grad_norm and norm > options.max_grad_norm:
+            return g * (options.max_grad_norm / norm)
+        return g
+
+    @staticmethod
+    def _first_step(run: Run, L: float | None, options: PgdOptions) -> float:
+        if options.step:
+            return options.step
         if L:
             return 1.0 / L
-        scale = float(np.max(np.abs(g))) if g.size else 0.0
+        d = ProjectedGradient._direction(run.g, options)
+        width = run.hi - run.lo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(np.isfinite(width) & (width > 0), np.abs(d) / width, 0.0)
+        worst = float(np.max(ratio)) if ratio.size else 0.0
+        if worst > 0:
+            return options.first_step / worst
+        scale = float(np.max(np.abs(d))) if d.size else 0.0  # unbounded boxes
         return 1.0 if scale <= 1.0 else 1.0 / scale
 
     @staticmethod
     def _line_search(objective: SolverObjective, x: np.ndarray, f: float, g: np.ndarray,
-                     t: float, options: PgdOptions) -> _Accepted | None:
+                     d: np.ndarray, t: float, options: PgdOptions) -> _Accepted | None:
         """The accepted trial with its energy, family energies and gradient, or None."""
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
-            trial = np.clip(x - t * g, lo, hi)
-            d = trial - x
-            decrease = float(g @ d)
+            trial = np.clip(x - t * d, lo, hi)
+            decrease = float(g @ (trial - x))
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
             bound = f + options.armijo_c * decrease

@@ -1,0 +1,140 @@
+"""The cheap second-order test every solver runs before it reports convergence: a few
+Lanczos steps with Hessian-vector products on the free coordinates (interior ones, and those
+at a bound whose gradient is zero there) give the smallest curvature found and its direction.
+Negative curvature is escaped along +-direction, projected onto the box, with a decrease test,
+so that no solver stops at a saddle or a maximum that it can see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.linalg import eigh_tridiagonal
+
+from cfc_dsl.runtime.solvers.registry import Needs
+
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class SecondOrder:
+    """What the test found: the smallest curvature (Ritz value) along the free coordinates,
+    whether the point passed (no curvature below -curvature_tol x the curvature scale), and
+    how many Lanczos steps (Hessian-vector products) it took."""
+
+    min_curvature: float
+    passed: bool
+    lanczos_steps: int
+
+    def to_json(self) -> dict[str, Any]:
+        value = self.min_curvature if math.isfinite(self.min_curvature) else None
+        return {"min_curvature": value, "passed": self.passed,
+                "lanczos_steps": self.lanczos_steps}
+
+
+@dataclass(frozen=True)
+class Curvature:
+    report: SecondOrder
+    direction: np.ndarray | None  # unit, zero off the free set; None unless negative
+
+
+def free_mask(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+              tol: float) -> np.ndarray:
+    """Interior coordinates, and those at a bound whose gradient is (within tol of) zero."""
+    return ((x > lo) & (x < hi)) | (np.abs(g) <= tol)
+
+
+def hessian_product(objective: Any, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """v -> H(x) v: the generated kernels when declared, else central differences of the
+    gradient (two gradient evaluations per product)."""
+    if Needs.HVP in getattr(objective, "needs", Needs.NONE) and hasattr(objective, "hvp"):
+        return lambda v: np.asarray(objective.hvp(x, v), dtype=np.float64)
+    scale = 1.0 + float(np.max(np.abs(x))) if x.size else 1.0
+
+    def fd(v: np.ndarray) -> np.ndarray:
+        h = math.sqrt(_EPS) * scale / max(float(np.linalg.norm(v)), 1e-300)
+        return (objective.energy_and_grad(x + h * v)[2]
+                - objective.energy_and_grad(x - h * v)[2]) / (2.0 * h)
+
+    return fd
+
+
+def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """(Ritz values ascending, Ritz vectors as columns in the full space, products used) of
+    H restricted to `mask`, from a seeded random start, fully re-orthogonalised."""
+    n_free = int(mask.sum())
+    k = min(steps, n_free)
+    q = np.random.default_rng(seed).standard_normal(mask.size) * mask
+    q /= np.linalg.norm(q)
+    basis: list[np.ndarray] = []
+    alphas: list[float] = []
+    betas: list[float] = []
+    for _ in range(k):
+        basis.append(q)
+        w = hv(q) * mask
+        if not np.all(np.isfinite(w)):
+            return np.array([math.nan]), np.zeros((mask.size, 1)), len(basis)
+        alphas.append(float(w @ q))
+        for _ in range(2):  # twice is enough (Kahan-Parlett)
+            for b in basis:
+                w -= (w @ b) * b
+        beta = float(np.linalg.norm(w))
+        if len(basis) == k or beta <= 1e-12 * max(1.0, max(abs(a) for a in alphas)):
+            break
+        betas.append(beta)
+        q = w / beta
+    theta, y = eigh_tridiagonal(np.array(alphas), np.array(betas[:len(alphas) - 1]))
+    return theta, np.stack(basis, axis=1) @ y, len(basis)
+
+
+def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
+                      steps: int, curvature_tol: float) -> Curvature:
+    """Lanczos on the free coordinates at x: the smallest curvature and, when it is below
+    -curvature_tol x the largest |curvature| found, its direction."""
+    mask = free_mask(x, g, objective.lower, objective.upper, tol)
+    if steps <= 0 or not mask.any():
+        return Curvature(SecondOrder(0.0, True, 0), None)
+    theta, vectors, used = lanczos(hessian_product(objective, x), mask, steps)
+    low = float(theta[0])
+    if not math.isfinite(low):  # the Hessian is not finite here: nothing to judge by
+        return Curvature(SecondOrder(math.nan, True, used), None)
+    scale = float(np.max(np.abs(theta)))
+    if low < 0.0 and low < -curvature_tol * scale:
+        d = vectors[:, 0] * mask
+        return Curvature(SecondOrder(low, False, used), d / np.linalg.norm(d))
+    return Curvature(SecondOrder(low, True, used), None)
+
+
+Escape = tuple[np.ndarray, float, np.ndarray, np.ndarray, float, int]
+"""(x, F, family energies, gradient, step length, halvings) of an accepted escape."""
+
+
+def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np.ndarray,
+           curvature: float, c: float = 1e-4, max_halvings: int = 40) -> Escape | None:
+    """Move along +-direction, projected onto the box, from a step as long as the widest free
+    coordinate's box down by halvings, until F drops by at least c x the model's decrease
+    (first order plus curvature/2 |s|^2) and by more than round-off; None when no trial does."""
+    lo, hi = objective.lower, objective.upper
+    d = -direction if float(g @ direction) > 0 else direction
+    widths = (hi - lo)[direction != 0]
+    widths = widths[np.isfinite(widths)]
+    alpha = float(widths.max()) if widths.size else 1.0
+    floor = 4.0 * _EPS * max(1.0, abs(f))
+    for halvings in range(max_halvings + 1):
+        for s in (d, -d):
+            trial = np.clip(x + alpha * s, lo, hi)
+            disp = trial - x
+            model = min(0.0, float(g @ disp)) + 0.5 * curvature * float(disp @ disp)
+            bound = min(f + c * model, f - floor)
+            f_trial, _ = objective.energy(trial)
+            if np.isfinite(f_trial) and f_trial <= bound:
+                f_new, fam, g_new = objective.energy_and_grad(trial)
+                if np.isfinite(f_new) and f_new <= bound:
+                    return trial, f_new, fam, g_new, alpha, halvings
+        alpha *= 0.5
+    return None
