@@ -7,20 +7,15 @@ certified Lipschitz constant, per-family gradients from the same evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol, overload
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 
 from cfc_dsl.runtime.solvers.registry import Needs
 
-if TYPE_CHECKING:
-    from cfc_dsl.runtime.bind.tables import BoundModel
-
 
 class WeightedBackend(Protocol):
     """The backend calls the objective makes; `weights` is one float per family."""
-
-    bound: BoundModel  # its instance tables
 
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]: ...
@@ -106,7 +101,8 @@ class Objective:
         if Needs.INSTANCES not in self.needs:
             raise RuntimeError("instance tables were not declared: add Needs.INSTANCES to "
                                "the solver's needs")
-        return tuple(table.slots for table in self.backend.bound.families)
+        backend: Any = self.backend  # every backend keeps the BoundModel it evaluates
+        return tuple(table.slots for table in backend.bound.families)
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None,
                      step: int) -> None:

@@ -27,6 +27,7 @@ class Needs(Flag):
     LIPSCHITZ = auto()  # a certified global L (refused, naming the factor, when none exists)
     HVP = auto()  # Hessian-vector products
     PER_FAMILY = auto()  # per-family gradients from the same evaluation
+    INSTANCES = auto()  # the factor instance tables: which variables share a factor
 
     def names(self) -> list[str]:
         return [n.name.lower() for n in Needs if n.value and n in self]  # type: ignore[union-attr]

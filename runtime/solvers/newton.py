@@ -1,0 +1,226 @@
+"""`newton`: a bound-constrained trust-region Newton-CG in the style of TRON (Lin & Moré
+1999) on the generated Hessian-vector products. Each step takes a projected (Cauchy) step
+along -g inside the trust region, refines it by Steihaug-Toint CG on the free variables with
+projected searches, and is accepted only when F falls by a fair share of what the quadratic
+model predicted; the radius follows that actual/predicted ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from cfc_dsl.runtime.solvers.base import (
+    Progress,
+    Run,
+    SolveResult,
+    SolverObjective,
+    StopOptions,
+    StopReason,
+)
+from cfc_dsl.runtime.solvers.registry import Needs, option, register
+
+_EPS = float(np.finfo(np.float64).eps)
+_MU0 = 0.01  # sufficient decrease of the model in the Cauchy and projected searches (TRON)
+
+
+@dataclass(frozen=True)
+class NewtonOptions(StopOptions):
+    eta0: float = option(1e-4, "accept a step when actual/predicted decrease > eta0",
+                         lambda v: 0 <= v < 1, "in [0, 1)")
+    eta1: float = option(0.25, "shrink the trust region when the ratio is <= eta1",
+                         lambda v: 0 < v < 1, "in (0, 1)")
+    eta2: float = option(0.75, "grow the trust region when the ratio is > eta2",
+                         lambda v: 0 < v < 1, "in (0, 1)")
+    max_cg: int = option(200, "conjugate-gradient iterations per subspace solve",
+                         lambda v: v >= 1, ">= 1")
+    cg_tol: float = option(0.1, "CG stops when the free model gradient falls by this factor",
+                           lambda v: 0 < v < 1, "in (0, 1)")
+    max_subspace: int = option(10, "subspace solves per step (each after a projected search "
+                               "that met a new bound)", lambda v: v >= 1, ">= 1")
+
+
+class _Model:
+    """q(s) = g.s + s.Hs/2 at x, the box as bounds on x + s, one HVP per product."""
+
+    def __init__(self, objective: SolverObjective, x: np.ndarray, g: np.ndarray,
+                 options: NewtonOptions):
+        self.objective, self.x, self.g, self.options = objective, x, g, options
+        self.lo, self.hi = objective.lower, objective.upper
+        self.products = 0
+
+    def hv(self, v: np.ndarray) -> np.ndarray:
+        self.products += 1
+        return np.asarray(self.objective.hvp(self.x, v), dtype=np.float64)  # type: ignore[attr-defined]
+
+    def q(self, s: np.ndarray, hs: np.ndarray) -> float:
+        return float(self.g @ s) + 0.5 * float(s @ hs)
+
+    def cauchy(self, alpha: float, delta: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """TRON's projected search along -g: the longest alpha (by factors of 10 from the last
+        step's) with |s| <= delta and q(s) <= mu0 g.s, where s = P(x - alpha g) - x."""
+        def trial(a: float) -> tuple[np.ndarray, np.ndarray, bool]:
+            s = np.clip(self.x - a * self.g, self.lo, self.hi) - self.x
+            hs = self.hv(s)
+            return s, hs, bool(np.linalg.norm(s) <= delta and
+                               self.q(s, hs) <= _MU0 * float(self.g @ s))
+
+        s, hs, ok = trial(alpha)
+        if not ok:
+            for _ in range(60):
+                alpha *= 0.1
+                s, hs, ok = trial(alpha)
+                if ok:
+                    break
+            return s, hs, alpha
+        reach = self._last_breakpoint()
+        for _ in range(20):
+            if alpha > reach:
+                break
+            s2, hs2, ok = trial(alpha * 10.0)
+            if not ok:
+                break
+            alpha, s, hs = alpha * 10.0, s2, hs2
+        return s, hs, alpha
+
+    def _last_breakpoint(self) -> float:
+        """The alpha beyond which P(x - alpha g) no longer moves."""
+        g, x = self.g, self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(g > 0, (x - self.lo) / g, np.where(g < 0, (x - self.hi) / g, 0.0))
+        return float(np.max(t)) if t.size else 0.0
+
+    def subspace(self, s: np.ndarray, hs: np.ndarray, delta: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """From the Cauchy step: truncated CG on the free variables of x + s, then a projected
+        search along its direction; again while a search stops at a new bound."""
+        opts = self.options
+        goal = None
+        for _ in range(opts.max_subspace):
+            xc = self.x + s
+            free = ((xc > self.lo) & (xc < self.hi)).astype(np.float64)
+            r = -(self.g + hs) * free
+            norm = float(np.linalg.norm(r))
+            # the forcing term min(cg_tol, sqrt|r|) makes the steps superlinear near the end
+            goal = min(opts.cg_tol, math.sqrt(norm)) * norm if goal is None else goal
+            if norm <= goal or norm == 0.0:
+                break
+            d, boundary = self._steihaug(free, s, r, delta, goal)
+            s, hs, clipped = self._projected_search(s, hs, d)
+            if boundary or not clipped:
+                break
+        return s, hs
+
+    def _steihaug(self, free: np.ndarray, s: np.ndarray, r: np.ndarray, delta: float,
+                  tol: float) -> tuple[np.ndarray, bool]:
+        """CG on q(s + d) over the free variables with |s + d| <= delta: (d, whether it
+        stopped on the trust-region boundary, by length or negative curvature)."""
+        d, p, rr = np.zeros_like(s), r.copy(), float(r @ r)
+        for _ in range(self.options.max_cg):
+            hp = self.hv(p) * free
+            curvature = float(p @ hp)
+            if curvature <= 0.0 or not math.isfinite(curvature):
+                return d + _to_boundary(s + d, p, delta) * p, True
+            a = rr / curvature
+            if np.linalg.norm(s + d + a * p) >= delta:
+                return d + _to_boundary(s + d, p, delta) * p, True
+            d += a * p
+            r -= a * hp
+            rr_new = float(r @ r)
+            if math.sqrt(rr_new) <= tol:
+                break
+            p = r + (rr_new / rr) * p
+            rr = rr_new
+        return d, False
+
+    def _projected_search(self, s: np.ndarray, hs: np.ndarray, d: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """x + s + beta d projected onto the box, beta halved from 1 until the model falls by
+        mu0 of its first-order change: (s, Hs, whether the projection cut the step)."""
+        xc, gq = self.x + s, self.g + hs
+        beta = 1.0
+        for _ in range(30):
+            full = xc + beta * d
+            t = np.clip(full, self.lo, self.hi) - xc
+            ht = self.hv(t)
+            first = float(gq @ t)
+            if first < 0.0 and first + 0.5 * float(t @ ht) <= _MU0 * first:
+                return s + t, hs + ht, bool(np.any(t != beta * d))
+            beta *= 0.5
+        return s, hs, False
+
+
+def _to_boundary(z: np.ndarray, p: np.ndarray, delta: float) -> float:
+    """tau >= 0 with |z + tau p| = delta (|z| <= delta)."""
+    pp, zp, zz = float(p @ p), float(z @ p), float(z @ z)
+    if pp == 0.0:
+        return 0.0
+    return (-zp + math.sqrt(max(zp * zp + pp * (delta * delta - zz), 0.0))) / pp
+
+
+@register
+class TrustRegionNewton:
+    name = "newton"
+    description = ("trust-region Newton-CG for boxes (TRON): Cauchy step, then Steihaug CG on "
+                   "the free variables with Hessian-vector products")
+    Options = NewtonOptions
+
+    def needs(self, options: NewtonOptions) -> Needs:
+        return Needs.HVP
+
+    def solve(self, objective: SolverObjective, x0: np.ndarray, options: NewtonOptions,
+              progress: Progress | None = None) -> SolveResult:
+        run = Run(objective, x0, options, self.name, None, progress)
+        escapes, delta, alpha, rejected = -1, 0.0, 1.0, 0
+        x_last = run.x
+        while run.steps < options.max_steps:
+            if run.converged:
+                x_last = run.x
+                if (done := run.done(StopReason.CONVERGED)) is not None:
+                    return done
+                continue
+            if escapes != run.escapes:  # the start, or after an escape: a fresh radius, as
+                escapes, alpha = run.escapes, 1.0  # long as the escape or the projected g
+                delta = max(float(np.linalg.norm(run.x - x_last)), float(
+                    np.linalg.norm(np.clip(run.x - run.g, run.lo, run.hi) - run.x)))
+            model = _Model(objective, run.x, run.g, options)
+            s, hs, alpha = model.cauchy(alpha, delta)
+            s, hs = model.subspace(s, hs, delta)
+            x_new = np.clip(run.x + s, run.lo, run.hi)
+            s = x_new - run.x
+            predicted = model.q(s, hs)
+            f_new, fam, g_new = objective.energy_and_grad(x_new)
+            objective.check_finite(x_new, f_new, g_new, run.steps + 1)
+            actual = f_new - run.f
+            # below round-off the ratio is noise: a step that does not raise F is taken
+            noise = 64.0 * _EPS * max(1.0, float(np.sum(np.abs(run.fam))), abs(run.f))
+            if -predicted <= noise and actual > 0.0:  # F cannot resolve what is left to gain
+                x_last = run.x
+                if (done := run.done(StopReason.STALLED)) is not None:
+                    return done
+                continue
+            ratio = 1.0 if -predicted <= noise else (
+                actual / predicted if predicted < 0.0 else -math.inf)
+            snorm = float(np.linalg.norm(s))
+            if ratio <= options.eta1:
+                delta = 0.25 * min(snorm, delta)
+            elif ratio > options.eta2:
+                delta = max(delta, 4.0 * snorm)
+            if ratio > options.eta0 and f_new <= run.f:
+                # the trace's backtracks: trust-region trials rejected before this one
+                stalled = run.accept(run.steps + 1, x_new, f_new, fam, g_new, snorm, rejected,
+                                     None)
+                rejected = 0
+                if stalled:
+                    x_last = run.x
+                    if (done := run.done(StopReason.STALLED)) is not None:
+                        return done
+                continue
+            rejected += 1
+            if delta <= 4.0 * _EPS * max(1.0, float(np.linalg.norm(run.x))) or rejected > 60:
+                x_last = run.x
+                if (done := run.done(StopReason.NO_DESCENT)) is not None:
+                    return done
+        return run.done(StopReason.MAX_STEPS) or run.result(run.steps, StopReason.MAX_STEPS)
