@@ -30,26 +30,36 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
         check_output_dir(args.out_dir, "--out-dir")
         _emit_kinds(args.emit)
-    model = load_file(args.model)
-    print_findings(model, getattr(args, "strict", False), args)
+    from cfc_dsl.cli.observe import schema, stages
+
+    st = stages(args, ("load", "check graph", "build", "emit"))
+    with st("load"):
+        model = load_file(args.model)
+    with st("check graph"):
+        print_findings(model, getattr(args, "strict", False), args)
     target = Target(args.target)
     emitted: list[str] = []
-    result: dict[str, Any] = {"model": model.name, "target": target.value,
+    result: dict[str, Any] = {**schema("compile"), "model": model.name, "target": target.value,
                               "energies": [e.name for e in model.used_energies]}
     if target is Target.C:
         from cfc_dsl.runtime.build.pipeline import build
 
-        kernels = build(model, target)
+        with st("build"):
+            kernels = build(model, target)
         info = kernels.info
         result.update({"cache": "hit" if info.cache_hit else "miss",
                        "seconds": round(info.seconds, 6), "digest": info.digest,
                        "path": str(info.path)})
     if args.out_dir:
-        emitted = _emit(model, target, Path(args.out_dir), args.emit or "c,h", args.force)
+        with st("emit"):
+            emitted = _emit(model, target, Path(args.out_dir), args.emit or "c,h", args.force)
         result["files"] = emitted
     elif target is Target.CUDA:
         raise CfcError(ErrorKind.ARGUMENT, "--target cuda needs --out-dir", None,
                        "write e.g. cfc compile model.cfc --target cuda --out-dir build/")
+    st.close()
+    if getattr(args, "quiet", False):
+        return 0
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -23,7 +23,7 @@ class Recorder:
         self.trace = Trace(tuple(objective.family_names), extra)
         self.trackers = (self.trace, *self.observe.trackers)
         self._clock = time.perf_counter()
-        self._evaluations = self._count()
+        self._evaluations = 0  # the first record counts the initial evaluation
         self._x: np.ndarray | None = None
 
     def _count(self) -> int:
