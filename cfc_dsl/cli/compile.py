@@ -35,8 +35,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     st = stages(args, ("load", "check graph", "build", "emit"))
     with st("load"):
         model = load_file(args.model)
-    with st("check graph"):
-        print_findings(model, getattr(args, "strict", False), args)
+    strict = getattr(args, "strict", False)
+    if strict or not getattr(args, "quiet", False):  # --quiet: no notes, --strict still checks
+        with st("check graph"):
+            print_findings(model, strict, args)
     target = Target(args.target)
     emitted: list[str] = []
     result: dict[str, Any] = {**schema("compile"), "model": model.name, "target": target.value,
