@@ -182,3 +182,23 @@ def test_auto_says_what_it_chose(tmp_path) -> None:  # type: ignore[no-untyped-d
     result = problem.relax()
     assert result.result.solver != "auto" and result.result.auto
     assert result.energy == pytest.approx(-0.0025076, abs=1e-7)
+
+
+def test_the_stdlib_kink_table_matches_the_derived_expressions() -> None:
+    from cfc_dsl.derive import derive_energy, symbol
+    from cfc_dsl.runtime.solvers.auto import KINKED_STDLIB
+    from cfc_dsl.runtime.solvers.proxrules import has_kink
+
+    model = cfc.loads("model m\nvar x in [0, 1]\nfactor f = landau(x; a = 1, b = 1)\n", "m.cfc")
+    specs = {e.name: e for e in model.energies}
+    derived = {n: has_kink(derive_energy(s, specs).expr, {symbol(v) for v in s.slots})
+               for n, s in specs.items() if s.builtin}
+    assert {n for n, k in derived.items() if k} == KINKED_STDLIB
+
+
+def test_a_user_energy_with_abs_is_routed_to_prox() -> None:
+    source = ("model m\nvar x in [0, 1] = 0.9\nvar y in [0, 1] = 0.1\n"
+              "energy tie(x, y; w = 1) = w * abs(x - y)\n"
+              "factor t = tie(x, y; w = 2)\nfactor p = compression(x; a = 1, t = 1)\n")
+    result = cfc.loads(source, "m.cfc").compile().bind().relax()
+    assert result.result.solver == "prox"

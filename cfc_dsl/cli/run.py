@@ -56,8 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "reason": result.reason.value, "delta_f90": result.delta_f90,
         "x": nested(relaxation.values), "compile": compile_json(problem.compiled),
         "solver": result.solver,
-        "solver_options": dataclasses.asdict(options),
+        "solver_options": dataclasses.asdict(result.options or options),
     }
+    if result.auto is not None:  # the default solver chose: say which and why
+        payload["auto"] = result.auto
     if args.json or args.out or relaxation.lipschitz is not None:
         from cfc_dsl.runtime.lipschitz import lipschitz_report
 
@@ -89,6 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  energy  {result.energy_initial + 0.0:.10g} -> {result.energy + 0.0:.10g} in "
           f"{plural(result.steps, 'step')}")
     print(f"  stopped {result.reason.value}: {result.reason.describe(options.tol)}")
+    if result.auto is not None:
+        print(f"  solver  {result.solver} (auto: {result.auto})")
     from cfc_dsl.runtime.observe.summary import summary_lines
 
     print(f"  ΔF90    {plural(result.delta_f90, 'step')}")

@@ -1,4 +1,4 @@
 """The solvers: `registry` (names, options, needs), `base` (the shared loop), and one module
 per solver. Importing the package registers every solver, in menu order."""
 
-from cfc_dsl.runtime.solvers import cd, certified, newton, pgd  # noqa: F401  (registers them)
+from cfc_dsl.runtime.solvers import admm, auto, cd, certified, newton, pgd, prox  # noqa: F401  (registers them)

@@ -175,8 +175,8 @@ class Admm:
         lo, hi = aug.objective.lower, aug.objective.upper
         q, g = aug.value(x, s, u, rho, True)
         assert g is not None
-        if t <= 0:
-            t = 1.0 / max(1.0, float(np.max(np.abs(g))) if g.size else 1.0, rho)
+        if t <= 0:  # bounded, so the first step cannot cross the box (SEED_SPEC 8.2)
+            t = first_step(g, lo, hi, None, 0.1)
         for _ in range(steps):
             for _ in range(40):
                 trial = np.clip(x - t * g, lo, hi)

@@ -54,7 +54,7 @@ class Solver(Protocol):
 
 SOLVERS: dict[str, type[Any]] = {}
 # the listing order; a solver not named here comes after, by name
-MENU = ("pgd", "apg", "cd", "prox", "admm", "lbfgsb", "newton", "certified")
+MENU = ("auto", "pgd", "apg", "cd", "prox", "admm", "lbfgsb", "newton", "certified")
 
 
 def register(cls: type[Any]) -> type[Any]:

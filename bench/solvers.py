@@ -1,0 +1,148 @@
+"""Every registered solver on the issue-8 scenarios, with L-BFGS-B as the reference in the
+same run: wall time, energy evaluations, steps, ΔF90, the gap to the best energy any solver
+found, and the final projected-gradient norm |x - P(x - grad F)|_inf. Ratios, not timed tests.
+
+    python bench/solvers.py                    # seed, dense-16/32, chains, grid, random 1e4
+    python bench/solvers.py --large            # adds chain 1e5 and random 1e5
+    python bench/solvers.py --huge             # adds random 1e6
+    python bench/solvers.py --solvers auto,lbfgsb,prox --markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import cfc_dsl as cfc
+from cfc_dsl.runtime.solvers.base import projected_gradient_norm
+from cfc_dsl.runtime.solvers.registry import solver_names
+
+ROOT = Path(__file__).resolve().parent.parent
+RANDOM = """\
+model random_workload
+size N = 10
+var x[N] in [0, 1] = 0.9
+data edges[M, 2] : int
+data w[M]
+data hedges[K, 2] : int
+data hw[K]
+factor local[i in 0..N] = landau(x[i]; a = -0.5, b = 1.0)
+factor quad[e in 0..M]  = quadratic(x[edges[e, 0]], x[edges[e, 1]]; w = w[e])
+factor hinge[e in 0..K] = directed_hinge(x[hedges[e, 0]], x[hedges[e, 1]]; w = hw[e])
+"""
+GRID = """\
+model grid
+size R = 64
+var eta[R, R] in [0, 1] = 0.9
+factor local[i in 0..R, j in 0..R] = landau(eta[i, j]; a = -0.5, b = 1.0)
+factor right[i in 0..R, j in 0..R-1] = quadratic(eta[i, j], eta[i, j+1]; w = 0.8)
+factor down[i in 0..R-1, j in 0..R] = quadratic(eta[i, j], eta[i+1, j]; w = 0.8)
+"""
+
+
+class Counting:
+    """The backend with its energy evaluations counted (every kernel pass is one)."""
+
+    def __init__(self, backend: Any):
+        self.inner, self.evals = backend, 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name in ("energy", "energy_and_grad", "family_grads", "hvp", "hess_diag"):
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                self.evals += 1
+                return attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+def scenarios(large: bool, huge: bool) -> list[tuple[str, Any]]:
+    load = lambda name: cfc.load(ROOT / "examples" / name).compile()  # noqa: E731
+    dense, chain = load("seed_dense.cfc"), load("chain.cfc")
+    out: list[tuple[str, Any]] = [
+        ("seed baseline", lambda: load("seed_baseline.cfc").bind()),
+        ("dense-16", lambda: dense.bind(sizes={"N": 16})),
+        ("dense-32", lambda: dense.bind(sizes={"N": 32})),
+        ("chain 1e4", lambda: chain.bind(sizes={"N": 10_000}, init={"eta": 0.9})),
+        ("grid 64x64", lambda: cfc.loads(GRID, "grid.cfc").compile().bind()),
+    ]
+    random = cfc.loads(RANDOM, "random.cfc").compile()
+
+    def workload(n: int) -> Any:
+        rng = np.random.default_rng(0)
+        return random.bind(sizes={"N": n}, data={
+            "edges": rng.integers(0, n, (2 * n, 2)), "w": rng.uniform(0.1, 2.0, 2 * n),
+            "hedges": rng.integers(0, n, (2 * n, 2)), "hw": rng.uniform(0.1, 2.0, 2 * n)})
+
+    out.append(("random 1e4", lambda: workload(10_000)))
+    if large:
+        out.insert(4, ("chain 1e5", lambda: chain.bind(sizes={"N": 100_000}, init={"eta": 0.9})))
+        out.append(("random 1e5", lambda: workload(100_000)))
+    if huge:
+        out.append(("random 1e6", lambda: workload(1_000_000)))
+    return out
+
+
+def run(problem: Any, solver: str, max_steps: int) -> dict[str, Any]:
+    counting = Counting(problem.backend)
+    problem.backend = counting
+    t0 = time.perf_counter()
+    try:
+        r = problem.relax(solver, max_steps=max_steps)
+    except Exception as error:  # a solver that refuses the model (certified without L)
+        problem.backend = counting.inner
+        return {"solver": solver, "error": str(error).splitlines()[0][:60]}
+    wall = time.perf_counter() - t0
+    problem.backend = counting.inner
+    _, _, g = problem.energy_and_grad(r.x)
+    return {"solver": r.result.solver if solver != "auto" else f"auto->{r.result.solver}",
+            "wall": wall, "evals": counting.evals, "steps": r.steps, "df90": r.delta_f90,
+            "energy": r.energy, "pg": projected_gradient_norm(r.x, g, problem.lower, problem.upper),
+            "reason": r.reason}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--large", action="store_true", help="chain and random at 1e5")
+    ap.add_argument("--huge", action="store_true", help="random at 1e6")
+    ap.add_argument("--solvers", default=",".join(solver_names()))
+    ap.add_argument("--max-steps", type=int, default=20_000)
+    ap.add_argument("--markdown", action="store_true")
+    args = ap.parse_args()
+    solvers = [s for s in args.solvers.split(",") if s]
+    load = os.getloadavg()
+    print(f"machine load (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+          f"{os.cpu_count()} cores")
+    head = ("scenario", "solver", "wall s", "x lbfgsb", "evals", "steps", "ΔF90", "gap",
+            "|pg|inf", "reason")
+    if args.markdown:
+        print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    else:
+        print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>7}{:>10}{:>10}  {}").format(*head))
+    for scenario, make in scenarios(args.large, args.huge):
+        rows = [run(make(), s, args.max_steps) for s in solvers]
+        ok = [r for r in rows if "error" not in r]
+        best = min(r["energy"] for r in ok)
+        ref = next((r["wall"] for r in ok if r["solver"] == "lbfgsb"), None)
+        for r in rows:
+            if "error" in r:
+                cells = (scenario, r["solver"], "-", "-", "-", "-", "-", "-", "-", r["error"])
+            else:
+                ratio = f"{r['wall'] / ref:.2f}" if ref else "-"
+                cells = (scenario, r["solver"], f"{r['wall']:.3f}", ratio, str(r["evals"]),
+                         str(r["steps"]), str(r["df90"]),
+                         f"{(r['energy'] - best) / max(1.0, abs(best)):.1e}",
+                         f"{r['pg']:.1e}", r["reason"])
+            if args.markdown:
+                print("| " + " | ".join(cells) + " |")
+            else:
+                print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>7}{:>10}{:>10}  {}").format(*cells))
+
+
+if __name__ == "__main__":
+    main()
