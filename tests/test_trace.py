@@ -243,3 +243,19 @@ def test_the_bar_shows_on_a_terminal_only(tmp_path) -> None:  # type: ignore[no-
     assert out == "" and "relax:" not in err
     out, err = _cfc_on(str(model), *args, "--json", tty=True)
     assert "relax:" not in err and out.startswith("{")
+
+
+def test_pgd_reports_its_rejected_trials() -> None:
+    p = problem(LANDAU, "one.cfc")
+    frame = p.relax(solver="pgd", progress=Observe(rejected=True), step=1.0, max_steps=1,
+                    lanczos_steps=0).trace
+    # x0 = 0.5, g = -0.5: the trial t = 1 lands on x = 1 (F = 0 > F0), then t = 0.5 on 0.75
+    assert frame["accepted"].to_list() == [True, False, True]
+    assert frame["step"].to_list() == [0, 1, 1]
+    assert frame["energy"][1] == pytest.approx(landau_f(1.0), abs=1e-15)
+    assert frame["step_size"].to_list()[1:] == [1.0, 0.5]
+    assert frame["step_length"][1] == pytest.approx(0.5)
+    assert frame["energy"][2] == pytest.approx(landau_f(0.75), abs=1e-15)
+    assert frame["backtracks"][2] == 1
+    plain = p.relax(solver="pgd", step=1.0, max_steps=1, lanczos_steps=0).trace
+    assert plain["accepted"].to_list() == [True, True]  # not asked: no rejected rows

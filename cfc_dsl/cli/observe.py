@@ -27,6 +27,8 @@ def add_verbosity(p: argparse.ArgumentParser) -> None:
 def add_run_observe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace-vars", metavar="VARS", help="trace columns for these variables' "
                    "elements, e.g. eta,gate or eta[0:100] (needed above 1,000 elements)")
+    p.add_argument("--trace-rejected", action="store_true", help="trace rows (accepted "
+                   "false) for the trial steps a solver turns down")
     p.add_argument("--show", metavar="VARS", help="print these values in the summary, "
                    "e.g. eta[18:23],gate (flat indices, end excluded)")
     add_verbosity(p)
@@ -60,7 +62,8 @@ def observer(args: argparse.Namespace, problem: Any, max_steps: int):  # type: i
                                   command_line_span(text, 13, len(text)))
     bar = progress_bar(max_steps, quiet=args.quiet, machine=args.json)
     return Observe(trackers=() if bar is None else (bar,), variables=variable_spans(layout),
-                   trace_vars=traced, family_grads=bool(args.trace))
+                   trace_vars=traced, family_grads=bool(args.trace),
+                   rejected=bool(args.trace and args.trace_rejected))
 
 
 def shown(args: argparse.Namespace, problem: Any, x: Any) -> list[tuple[str, list[float]]]:

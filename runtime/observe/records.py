@@ -88,6 +88,7 @@ class Observe:
     variables: tuple[VariableSpan, ...] = ()
     trace_vars: tuple[TraceVar, ...] = ()
     family_grads: bool = False  # one extra per-family gradient pass per accepted step
+    rejected: bool = False  # rows for the trials a solver turns down (pgd reports them)
 
 
 class CallbackTracker:

@@ -26,6 +26,8 @@ SECOND_ORDER = Needs.HVP
 MAX_ESCAPES = 100  # negative-curvature escapes per run (each lowers F by more than round-off)
 
 Progress = Callable[[int, float, float], None]  # (step, energy, |projected gradient|)
+# a rejected trial: (energy, family energies, step size, its backtrack number, state)
+Rejected = Callable[[float, np.ndarray, float, int, np.ndarray], None]
 
 
 class StopReason(Enum):
@@ -161,6 +163,13 @@ class Run:
         """Record a trial the solver turned down (the trace's `accepted` false); the state
         stays where it is. Solvers that report their rejected trials call this."""
         self.recorder.reject(step, f, fam, t, backtracks, x)
+
+    def rejected(self, step: int) -> Rejected | None:
+        """A callback for the trials a solver turns down while taking `step`, or None when
+        nobody records them (`Observe(rejected=True)`, `cfc run --trace-rejected`)."""
+        if not self.recorder.observe.rejected:
+            return None
+        return lambda f, fam, t, backtracks, x: self.reject(step, f, t, backtracks, fam, x)
 
     def done(self, reason: StopReason) -> SolveResult | None:
         """Stop for `reason` after the second-order test; or, where it finds negative

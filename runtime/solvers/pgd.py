@@ -17,6 +17,7 @@ import numpy as np
 from cfc_dsl.runtime.solvers.base import (
     SECOND_ORDER,
     Progress,
+    Rejected,
     Run,
     SolveResult,
     SolverObjective,
@@ -76,7 +77,8 @@ class ProjectedGradient:
                 escapes, t = run.escapes, self._first_step(run, L, options)
             step = run.steps + 1
             d = self._direction(run.g, options)
-            accepted = self._line_search(objective, run.x, run.f, run.g, d, t, options)
+            accepted = self._line_search(objective, run.x, run.f, run.g, d, t, options,
+                                         run.rejected(step))
             if accepted is None:
                 if (done := run.done(StopReason.NO_DESCENT)) is not None:
                     return done
@@ -123,8 +125,10 @@ class ProjectedGradient:
 
     @staticmethod
     def _line_search(objective: SolverObjective, x: np.ndarray, f: float, g: np.ndarray,
-                     d: np.ndarray, t: float, options: PgdOptions) -> _Accepted | None:
-        """The accepted trial with its energy, family energies and gradient, or None."""
+                     d: np.ndarray, t: float, options: PgdOptions,
+                     reject: Rejected | None = None) -> _Accepted | None:
+        """The accepted trial with its energy, family energies and gradient, or None;
+        `reject` hears of each trial turned down (for the trace)."""
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
             trial = np.clip(x - t * d, lo, hi)
@@ -132,7 +136,7 @@ class ProjectedGradient:
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
             bound = f + options.armijo_c * decrease
-            f_trial, _ = objective.energy(trial)
+            f_trial, fam_trial = objective.energy(trial)
             if np.isfinite(f_trial) and f_trial <= bound:
                 # The energy recorded for x+ comes from the energy-and-gradient kernels, which
                 # may round differently from the energy-only ones (or, summed in parallel, not
@@ -141,5 +145,7 @@ class ProjectedGradient:
                 f_new, fam, g_new = objective.energy_and_grad(trial)
                 if not np.isfinite(f_new) or f_new <= bound:
                     return trial, t, backtracks, f_new, fam, g_new
+            if reject is not None:
+                reject(f_trial, fam_trial, t, backtracks, trial)
             t *= options.shrink
         return None
