@@ -34,6 +34,8 @@ def traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out[name] = path
     # the columns the reworked solvers add: homotopy stages, per-family gradient norms
     frame = pl.read_csv(out["sequence_redemption"])
+    # a written trace has real per-family gradient norms; these tests use made-up ones
+    frame = frame.drop([c for c in frame.columns if c.startswith("grad_norm.")])
     n = frame.height
     rich = frame.with_columns(
         pl.Series("stage", [0] * (n // 3) + [1] * (n // 3) + [2] * (n - 2 * (n // 3))),
