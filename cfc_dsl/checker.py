@@ -8,12 +8,14 @@ Expressions are typed (scope.py) in context: integer (sizes, ranges, indices), r
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.arguments import bind_call
+from cfc_dsl.clauses import check_gate, check_schedule, check_source
 from cfc_dsl.diagnostics import Source, Span, did_you_mean, plural
 from cfc_dsl.model import (
     BUILTIN_FUNCTIONS,
@@ -26,6 +28,7 @@ from cfc_dsl.model import (
     ParamSpec,
     SizeSpec,
     VariableSpec,
+    WeightSchedule,
     walk,
 )
 from cfc_dsl.parser import parse
@@ -60,6 +63,7 @@ class _Checker:
         self.inits: list[InitRule] = []
         self.families: dict[str, FactorFamily] = {}
         self.weights: dict[str, ast.WeightDecl] = {}
+        self.schedules: dict[str, WeightSchedule] = {}
         self.model_name: str | None = None
         self.source: Source | None = None
         self.later = self._declared_later()
@@ -84,8 +88,7 @@ class _Checker:
         for name, fam in self.families.items():
             w = self.weights.get(name)
             if w is not None:
-                fam = FactorFamily(fam.name, fam.ranges, fam.energy, fam.slot_args, fam.param_args,
-                                   w.value, fam.span, fam.name_span, fam.call_span)
+                fam = replace(fam, weight=w.value, schedule=self.schedules.get(name))
             families.append(fam)
         name = self.model_name or Path(self.program.source_name).stem
         source = self.source or Source(self.program.source_name, "")
@@ -145,7 +148,8 @@ class _Checker:
             else:
                 self._expect(dim, Type.INT, f"a dimension of '{d.name}'", set())
         self._declare(d.name, Symbol(Kind.DATA, len(d.shape), dtype, d.span), d.span)
-        self.data.append(DataSpec(d.name, d.shape, dtype, d.span))
+        source = check_source(d.source, d.name) if d.source is not None else None
+        self.data.append(DataSpec(d.name, d.shape, dtype, d.span, source))
 
     def _VarDecl(self, d: ast.VarDecl) -> None:
         self._shape(d.shape, f"'{d.name}'")
@@ -248,8 +252,10 @@ class _Checker:
                          param_of=energy.name)
             params.append(expr)
         one = ast.Number(1.0, True, d.span)
+        gate = check_gate(d.gate, d.name, self._expect_param) if d.gate is not None else None
         self.families[d.name] = FactorFamily(d.name, d.ranges, energy.name, tuple(slots),
-                                             tuple(params), one, d.span, d.name_span, call.span)
+                                             tuple(params), one, d.span, d.name_span, call.span,
+                                             gate=gate)
 
     def _WeightDecl(self, d: ast.WeightDecl) -> None:
         if d.family not in self.families:
@@ -261,6 +267,9 @@ class _Checker:
                        f"keep one 'weight {d.family} = ...' line")
         self._expect(d.value, Type.REAL, f"the weight of '{d.family}'", set())
         self.weights[d.family] = d
+        if d.schedule is not None:
+            self.schedules[d.family] = check_schedule(d.schedule, d.family, d.value,
+                                                      self._expect_param)
 
     # ---------------------------------------------------------------- pieces
     def _var_shape(self, name: str) -> tuple[ast.Expr, ...]:
@@ -309,6 +318,9 @@ class _Checker:
         if want is Type.INT and got is not Type.INT:
             raise _err(f"{what} must be an integer", expr.span,
                        "use integer sizes and literals; '//' is integer division")
+
+    def _expect_param(self, expr: ast.Expr, want: Type, what: str) -> None:
+        self._expect(expr, want, what, set())
 
     def _expect_constant(self, expr: ast.Expr, what: str) -> None:
         # An energy is derived once, apart from any model, so its defaults can name nothing.

@@ -27,6 +27,13 @@ class Target(Enum):
     CUDA = "cuda"
 
 
+class ScheduleShape(Enum):
+    """How a continuation schedule moves a weight from its start to its value."""
+
+    LINEAR = "linear"  # w_k = start + (value - start) * k / (stages - 1)
+    GEOMETRIC = "geometric"  # w_k = start * (value / start) ^ (k / (stages - 1)); both > 0
+
+
 BUILTIN_FUNCTIONS: dict[str, tuple[int, int]] = {name: b.arity for name, b in CALLABLE.items()}
 """Name -> (minimum, maximum) number of arguments of every built-in a model may call."""
 
@@ -47,11 +54,30 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class ObservableSource:
+    """`data score[N] from sequence_monotonicity(seed = 42)`: the array comes from a
+    registered observable (`cfc_dsl.runtime.observables`), called at bind time with these
+    literal keyword arguments (ints stay ints). The checker only checks that every argument
+    is a literal; the registry lookup, argument names/types and the shape are checked at
+    bind time (`runtime/bind/inputs.py`). A `--data NAME=...` overrides the observable."""
+
+    name: str
+    arguments: tuple[tuple[str, int | float], ...]
+    span: Span = field(compare=False)  # the whole call
+    name_span: Span = field(compare=False)
+    argument_spans: tuple[Span, ...] = field(compare=False, default=())
+
+    def call_text(self) -> str:
+        return f"{self.name}({', '.join(f'{k} = {v!r}' for k, v in self.arguments)})"
+
+
+@dataclass(frozen=True)
 class DataSpec:
     name: str
     shape: tuple[ast.Expr, ...]
     dtype: DType
     span: Span = field(compare=False)
+    source: ObservableSource | None = None  # None: the array must come from --data / bind
 
 
 @dataclass(frozen=True)
@@ -99,8 +125,41 @@ class EnergySpec:
 
 
 @dataclass(frozen=True)
+class WeightSchedule:
+    """Continuation: `weight chain = 1.0 from 0.1 over 40 [linear|geometric]`.
+
+    The family's weight runs over `stages` stages (a positive integer literal) from `start`
+    (stage 0) to the family's `weight` (the last stage, the user's actual objective). `start`
+    is a real expression over params, like the weight; for GEOMETRIC both must be > 0 (the
+    checker refuses literals, the binder evaluated values). The bound numbers are on
+    `FamilyTable.schedule` (`runtime/bind/schedules.py`). Schedules are runtime data: they
+    never change the kernel spec."""
+
+    start: ast.Expr
+    stages: int
+    shape: ScheduleShape
+    span: Span = field(compare=False)  # from 'from' to the end of the declaration
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Energy-gated expansion: `factor f[...] = e(...) gated [per instance] cost 0.05`.
+
+    The family is optional: the runtime admits it (as a whole, or each instance when
+    `per_instance`) only when its energy saving pays for `cost` (a real expression over
+    params; evaluated on `FamilyTable.gate`). Gates are runtime data, not kernel spec."""
+
+    cost: ast.Expr
+    per_instance: bool
+    span: Span = field(compare=False)  # from 'gated' to the end of the cost
+
+
+@dataclass(frozen=True)
 class FactorFamily:
-    """`factor NAME[ranges] = energy(slot args; param args)`, arguments in energy order."""
+    """`factor NAME[ranges] = energy(slot args; param args)`, arguments in energy order.
+
+    `weight` is the family's (final) weight expression, `schedule` its continuation schedule
+    (None: a constant weight) and `gate` its expansion gate (None: always present)."""
 
     name: str
     ranges: ast.Ranges | None
@@ -111,6 +170,8 @@ class FactorFamily:
     span: Span = field(compare=False)
     name_span: Span = field(compare=False)
     call_span: Span = field(compare=False)
+    schedule: WeightSchedule | None = None
+    gate: Gate | None = None
 
     @property
     def loop_vars(self) -> tuple[str, ...]:

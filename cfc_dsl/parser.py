@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -128,6 +129,13 @@ def _tok_span(source: Source, tok: Token) -> Span:
     return Span(source, line, column, tok.end_line or line, tok.end_column or column + 1)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A data declaration's `from ...` clause, told apart from its shape and dtype."""
+
+    expr: ast.Expr
+
+
 @v_args(meta=True)
 class _Builder(Transformer):
     """Lark tree -> syntax dataclasses. Each method is one grammar rule."""
@@ -170,12 +178,19 @@ class _Builder(Transformer):
         shape: tuple[ast.Expr, ...] = ()
         dtype = None
         dtype_span = None
+        source = None
         for item in c[1:]:
             if isinstance(item, tuple):
                 shape = item
+            elif isinstance(item, _Source):
+                source = item.expr
             else:
                 dtype, dtype_span = item[0], item[1]
-        return ast.DataDecl(self._new_name(c[0], meta), shape, dtype, _span(self.src, meta), dtype_span)
+        return ast.DataDecl(self._new_name(c[0], meta), shape, dtype, _span(self.src, meta),
+                            dtype_span, source)
+
+    def data_source(self, meta: Any, c: list[Any]) -> _Source:
+        return _Source(c[0])
 
     def dtype(self, meta: Any, c: list[Any]) -> list[Any]:
         return [str(c[0]), _tok_span(self.src, c[0])]
@@ -221,12 +236,31 @@ class _Builder(Transformer):
         return ast.EnergyParam(self._new_name(c[0]), c[1] if len(c) > 1 else None, _span(self.src, meta))
 
     def factor_decl(self, meta: Any, c: list[Any]) -> ast.FactorDecl:
+        gate = c.pop() if isinstance(c[-1], ast.GateClause) else None
         ranges = c[1] if len(c) == 3 else None
         return ast.FactorDecl(self._new_name(c[0], meta), ranges, c[-1], _span(self.src, meta),
-                              _tok_span(self.src, c[0]))
+                              _tok_span(self.src, c[0]), gate)
+
+    def gate(self, meta: Any, c: list[Any]) -> ast.GateClause:
+        return ast.GateClause(c[-1], len(c) == 2, _span(self.src, meta))
+
+    def per_instance(self, meta: Any, c: list[Any]) -> bool:
+        return True
 
     def weight_decl(self, meta: Any, c: list[Any]) -> ast.WeightDecl:
-        return ast.WeightDecl(str(c[0]), c[1], _span(self.src, meta), _tok_span(self.src, c[0]))
+        schedule = c[2] if len(c) == 3 else None
+        return ast.WeightDecl(str(c[0]), c[1], _span(self.src, meta), _tok_span(self.src, c[0]),
+                              schedule)
+
+    def schedule(self, meta: Any, c: list[Any]) -> ast.ScheduleClause:
+        shape, shape_span = (c[2] if len(c) == 3 else (None, None))
+        return ast.ScheduleClause(c[0], c[1], shape, _span(self.src, meta), shape_span)
+
+    def linear(self, meta: Any, c: list[Any]) -> tuple[str, Span]:
+        return "linear", _span(self.src, meta)
+
+    def geometric(self, meta: Any, c: list[Any]) -> tuple[str, Span]:
+        return "geometric", _span(self.src, meta)
 
     def ranges(self, meta: Any, c: list[Any]) -> ast.Ranges:
         cond = c[-1] if c and isinstance(c[-1], list) else None

@@ -120,6 +120,7 @@ class DataDecl:
     dtype: str | None
     span: Span = field(compare=False)
     dtype_span: Span | None = field(compare=False, default=None)
+    source: Expr | None = None  # `from observable(k = literal, ...)`; the checker checks it
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,33 @@ class EnergyDecl:
 
 
 @dataclass(frozen=True)
+class GateClause:
+    """`gated [per instance] cost EXPR` after a factor's call."""
+
+    cost: Expr
+    per_instance: bool
+    span: Span = field(compare=False)
+
+
+@dataclass(frozen=True)
 class FactorDecl:
     name: str
     ranges: Ranges | None
     call: Expr  # must be a Call; the checker says so when it is not
     span: Span = field(compare=False)
     name_span: Span = field(compare=False)
+    gate: GateClause | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleClause:
+    """`from START over STAGES [linear|geometric]` after a weight's value."""
+
+    start: Expr
+    stages: Expr  # the checker requires a positive integer literal
+    shape: str | None  # "linear", "geometric", or None (linear)
+    span: Span = field(compare=False)
+    shape_span: Span | None = field(compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -172,6 +194,7 @@ class WeightDecl:
     value: Expr
     span: Span = field(compare=False)
     name_span: Span = field(compare=False)
+    schedule: ScheduleClause | None = None
 
 
 Decl = (

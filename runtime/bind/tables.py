@@ -29,6 +29,7 @@ from cfc_dsl.runtime.bind.inputs import (
     settable_names,
     shape_of,
 )
+from cfc_dsl.runtime.bind.schedules import BoundGate, BoundSchedule, bind_gate, bind_schedule
 
 __all__ = ["BoundModel", "DataInput", "FamilyTable", "Setting", "VariableLayout", "bind",
            "expand_ranges", "settable_names"]
@@ -62,6 +63,8 @@ class FamilyTable:
     slots: tuple[np.ndarray, ...]  # int64 flat variable indices, one array per slot
     params: tuple[np.ndarray, ...]  # float64, one array per energy parameter
     loops: Mapping[str, np.ndarray] = field(default_factory=dict)  # loop index values
+    schedule: BoundSchedule | None = None  # continuation: the weight per stage (schedules.py)
+    gate: BoundGate | None = None  # expansion: the family is optional, admitted if it pays
 
     @property
     def name(self) -> str:
@@ -344,7 +347,9 @@ def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
         # (x[i % N] with N = 0) are never evaluated, as the kernels never run them
         empty_slots = tuple(np.zeros(0, np.int64) for _ in f.slot_args)
         empty_params = tuple(np.zeros(0, np.float64) for _ in param_names)
-        return FamilyTable(f, _weight(f, base, weights), empty_slots, empty_params, loops)
+        weight = _weight(f, base, weights)
+        return FamilyTable(f, weight, empty_slots, empty_params, loops,
+                           bind_schedule(f, base, weight), bind_gate(f, base))
     slots = tuple(_flat_index(ref, variables[ref.name], env, count) for ref in f.slot_args)
     params = []
     for name, expr in zip(param_names, f.param_args, strict=True):
@@ -357,7 +362,9 @@ def _family(f: FactorFamily, base: Env, variables: dict[str, VariableLayout],
                               "make the expression finite for every instance, e.g. avoid log(0) "
                               "and division by zero")
         params.append(np.ascontiguousarray(np.broadcast_to(value, (count,)), dtype=np.float64))
-    return FamilyTable(f, _weight(f, base, weights), slots, tuple(params), loops)
+    weight = _weight(f, base, weights)
+    return FamilyTable(f, weight, slots, tuple(params), loops, bind_schedule(f, base, weight),
+                       bind_gate(f, base))
 
 
 def _weight(f: FactorFamily, base: Env, weights: dict[str, Setting]) -> float:
