@@ -91,7 +91,12 @@ def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Energy
     cannot be double arithmetic (zoo, nan, I, a constant past DBL_MAX)."""
     budget = budget or InlineBudget("")
     budget.spend(expr)
-    out = _translate(expr, env, energies, budget, strict)
+    try:
+        out = _translate(expr, env, energies, budget, strict)
+    except (TypeError, ValueError, ArithmeticError) as exc:  # min(x, 0/0): SymPy cannot order
+        if not strict:  # blame the argument that made it (0/0), if one did
+            to_sympy(expr, env, energies, InlineBudget(budget.energy), strict=True)
+        raise domain_error(expr, f"cannot be evaluated ({exc})") from None
     if strict and (why := constant_problem(out)):
         raise domain_error(expr, why)
     return out
