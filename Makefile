@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/grad_throughput.py
 	$(BIN)/python bench/compile_time.py
+
+# The fuzz suite's strategies (tests/test_fuzz.py) for as long as FUZZ_SECONDS says;
+# each distinct finding is printed with its program, ready to become a tests/bad/ case.
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.installed
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
