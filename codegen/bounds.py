@@ -67,8 +67,11 @@ def lower_bound(energy: DerivedEnergy) -> BoundKernel:
     rename: dict[sp.Basic, sp.Basic] = {p: param_value(p.name) for p in energy.params}
     for s, lo, hi in zip(hb.slots, hb.lower, hb.upper, strict=True):
         rename[lo], rename[hi] = box_value("lo", s), box_value("hi", s)
-    entries = tuple((i, j, hb.entries[i][j].xreplace(rename))
-                    for i, j in itertools.combinations_with_replacement(range(len(hb.slots)), 2))
+    # a renaming of symbols to symbols: nothing to re-simplify, and rebuilding each Max/Min
+    # with evaluation on compared every pair of its arguments again (most of a compile)
+    with sp.core.parameters.evaluate(False):
+        entries = tuple((i, j, hb.entries[i][j].xreplace(rename)) for i, j in
+                        itertools.combinations_with_replacement(range(len(hb.slots)), 2))
     return BoundKernel(hb.energy, hb.slots, hb.params, entries, hb.lipschitz, hb.reason)
 
 

@@ -17,6 +17,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import cffi
@@ -470,3 +471,267 @@ def test_rebuilding_gives_identical_bytes(tmp_path: Path, monkeypatch: pytest.Mo
         meta = json.loads((info.path / "entry.json").read_text())
         built.append((info.path / str(meta["library"])).read_bytes())
     assert built[0] == built[1]
+
+
+# ---------------------------------------------------------------- (j) flags from the environment
+SQ_MODEL = "model sq_{tag}\nvar x[2] in [0, 4] = 1\nenergy sq(u) = sqrt(u + 1)\nfactor f[i in 0..2] = sq(x[i])\n"
+
+
+def _sq_energy(kernels, x: list[float]) -> float:  # type: ignore[no-untyped-def]
+    ffi = kernels.ffi
+    idx = ffi.new("int64_t[]", list(range(len(x))))
+    return float(kernels.lib.cfc_e_sq(len(x), idx, ffi.new("double[]", x)))
+
+
+@needs_cc
+def test_flag_variables_do_not_reach_the_compiler(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """CFLAGS=-Dsqrt=cbrt (and CPATH, LDFLAGS, ...) must not poison the entry a plain run uses."""
+    from cfc_dsl.runtime.build.compiler import IGNORED_ENV, compiler_env
+
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "math.h").write_text("#include_next <math.h>\n#define sqrt cbrt\n")
+    poison = {"CFLAGS": "-Dsqrt=cbrt", "CPPFLAGS": "-Dsqrt=cbrt", "LDFLAGS": "-Wl,--no-such-flag",
+              "CPATH": str(shadow), "C_INCLUDE_PATH": str(shadow)}
+    for name, value in poison.items():
+        monkeypatch.setenv(name, value)
+    assert not set(poison) & set(compiler_env()) and set(poison) <= IGNORED_ENV
+    text = SQ_MODEL.format(tag=uuid.uuid4().hex[:8])
+    model = load_source(text, "sq.cfc")
+    x = [3.0, 0.0]
+    oracle = 2.0 + 1.0  # sqrt(4) + sqrt(1); cbrt would give 1.587 + 1
+    poisoned = build(model)
+    assert poisoned.info.cache_hit is False
+    assert _sq_energy(poisoned, x) == pytest.approx(oracle, rel=1e-15)
+    for name in poison:
+        monkeypatch.delenv(name)
+    plain = build(model)
+    assert plain.info.cache_hit is True and plain.info.digest == poisoned.info.digest
+    # a fresh process (a plain run) opens the entry the poisoned environment made
+    check = subprocess.run([sys.executable, "-c", _EVAL_SQ, text], capture_output=True,
+                           text=True, cwd=ROOT, env=dict(os.environ), timeout=300)
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["hit"] is True
+    assert json.loads(check.stdout)["energy"] == pytest.approx(oracle, rel=1e-15)
+
+
+@needs_cc
+def test_generated_code_is_compiled_with_werror(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warning in the generated kernels fails the build, and it is blamed on cfc, not on
+    the compiler (which builds a trivial file fine) or the environment."""
+    import cfc_dsl.codegen.render as render
+
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    original = render.render_model
+
+    def with_a_warning(model, target=Target.C):  # type: ignore[no-untyped-def]
+        rendered = original(model, target)
+        return dataclasses.replace(rendered, source=rendered.source +
+                                   "int cfc_warns(double x);\n"
+                                   "int cfc_warns(double x) { int cfc_never_used; return 0; }\n")
+
+    monkeypatch.setattr(render, "render_model", with_a_warning)
+    with pytest.raises(CfcError) as info:
+        build(load_source(SQ_MODEL.format(tag=uuid.uuid4().hex[:8]), "sq.cfc"))
+    assert info.value.kind is ErrorKind.ENVIRONMENT and info.value.kind.exit_code == 3
+    assert "bug in cfc" in info.value.message
+    assert "report this as a cfc bug" in (info.value.hint or "")
+    assert "cfc_never_used" in (info.value.hint or "")
+    assert entry_dirs(tmp_path / "cache") == [] and temp_dirs(tmp_path / "cache") == []
+
+
+_EVAL_SQ = textwrap.dedent("""
+    import json, sys
+    from cfc_dsl.frontend import load_source
+    from cfc_dsl.runtime.build.pipeline import build
+    kernels = build(load_source(sys.argv[1], "sq.cfc"))
+    ffi, lib = kernels.ffi, kernels.lib
+    x = [3.0, 0.0]
+    value = lib.cfc_e_sq(2, ffi.new("int64_t[]", [0, 1]), ffi.new("double[]", x))
+    print(json.dumps({"hit": kernels.info.cache_hit, "energy": value}))
+""")
+
+
+# ---------------------------------------------------------------- (k) a damaged cache heals
+def _truncate(size: Callable[[int], int]) -> Callable[[Path], None]:
+    def damage(entry: Path) -> None:
+        lib = entry / json.loads((entry / "entry.json").read_text())["library"]
+        data = lib.read_bytes()
+        lib.write_bytes(data[:size(len(data))])
+    return damage
+
+
+def _edit_meta(edit: Callable[[dict], object]) -> Callable[[Path], None]:  # type: ignore[type-arg]
+    def damage(entry: Path) -> None:
+        meta = json.loads((entry / "entry.json").read_text())
+        (entry / "entry.json").write_text(json.dumps(edit(meta)))
+    return damage
+
+
+def _replace_with_file(entry: Path) -> None:
+    shutil.rmtree(entry)
+    entry.write_text("not a folder\n")
+
+
+def _remove_library(entry: Path) -> None:
+    (entry / json.loads((entry / "entry.json").read_text())["library"]).unlink()
+
+
+def _garbage_library_with_its_hash(entry: Path) -> None:
+    """The hash matches, but the library is no ELF file: the load fails, and that heals too."""
+    from cfc_dsl.runtime.build.heal import file_sha256
+
+    meta = json.loads((entry / "entry.json").read_text())
+    lib = entry / meta["library"]
+    lib.write_bytes(b"\x7fELF but not really" * 64)
+    meta["library_sha256"] = file_sha256(lib)
+    (entry / "entry.json").write_text(json.dumps(meta))
+
+
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "truncated to 0 bytes": _truncate(lambda n: 0),
+    "truncated to 64 bytes": _truncate(lambda n: 64),
+    "truncated to half": _truncate(lambda n: n // 2),
+    "truncated by one byte": _truncate(lambda n: n - 1),
+    "entry.json without library": _edit_meta(lambda m: {k: v for k, v in m.items() if k != "library"}),
+    "entry.json naming another library": _edit_meta(lambda m: {**m, "library": "other.so"}),
+    "entry.json with a path as library": _edit_meta(lambda m: {**m, "library": "../../x.so"}),
+    "entry.json holding a list": _edit_meta(lambda m: [m]),
+    "entry.json not JSON": lambda e: (e / "entry.json").write_text("{not json"),
+    "a file in place of the entry folder": _replace_with_file,
+    "library missing": _remove_library,
+    "library not loadable, hash updated": _garbage_library_with_its_hash,
+}
+
+_EVAL_CHAIN = textwrap.dedent("""
+    import json
+    from cfc_dsl.frontend import load_file
+    from cfc_dsl.runtime.build.pipeline import build
+    k = build(load_file("examples/chain.cfc"))
+    ffi = k.ffi
+    x = ffi.new("double[]", [0.1, 0.4, 0.7])
+    value = k.lib.cfc_e_quadratic(2, ffi.new("int64_t[]", [0, 1]), ffi.new("int64_t[]", [1, 2]),
+                                  ffi.new("double[]", [1.0, 1.0]), x)
+    print(json.dumps({"hit": k.info.cache_hit, "digest": k.info.digest, "energy": value}))
+""")
+
+
+@pytest.fixture(scope="module")
+def pristine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pristine") / "cache"
+    out = subprocess.run([sys.executable, "-c", _EVAL_CHAIN], capture_output=True, text=True,
+                         cwd=ROOT, env=dict(os.environ, CFC_CACHE_DIR=str(root)), timeout=600)
+    assert out.returncode == 0, out.stderr
+    return root
+
+
+@needs_cc
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_entry_is_quarantined_and_rebuilt(case: str, pristine_cache: Path,
+                                                    tmp_path: Path) -> None:
+    from cfc_dsl.runtime.build.heal import QUARANTINE, damage
+
+    root = tmp_path / "cache"
+    shutil.copytree(pristine_cache, root)
+    [entry] = entry_dirs(root)
+    DAMAGE[case](entry)
+    out = subprocess.run([sys.executable, "-c", _EVAL_CHAIN], capture_output=True, text=True,
+                         cwd=ROOT, env=dict(os.environ, CFC_CACHE_DIR=str(root)), timeout=600)
+    assert out.returncode == 0, f"{case}: exit {out.returncode}\n{out.stderr}"
+    result = json.loads(out.stdout)
+    assert result["hit"] is False and result["digest"] == entry.name
+    # the oracle: w (x - y)^2 summed over the two links by hand
+    assert result["energy"] == pytest.approx((0.1 - 0.4) ** 2 + (0.4 - 0.7) ** 2, rel=1e-12)
+    assert "cfc: note:" in out.stderr and "damaged" in out.stderr and str(entry) in out.stderr
+    assert out.stderr.count("cfc: note:") == 1
+    assert entry.is_dir() and damage(entry) is None
+    assert len(list((root / QUARANTINE).iterdir())) == 1, "the damaged entry was not kept aside"
+    assert temp_dirs(root) == [root / QUARANTINE]
+    # healed for good: the next run is a plain hit, with nothing to say
+    again = subprocess.run([sys.executable, "-c", _EVAL_CHAIN], capture_output=True, text=True,
+                           cwd=ROOT, env=dict(os.environ, CFC_CACHE_DIR=str(root)), timeout=600)
+    assert again.returncode == 0 and json.loads(again.stdout)["hit"] is True
+    assert "note" not in again.stderr
+
+
+# ---------------------------------------------------------------- (l) staging, full and read-only
+def _fake_build(staging: Path) -> dict[str, object]:
+    (staging / "lib.so").write_bytes(b"not compiled")
+    (staging / "kernels.cdef").write_text("")
+    return {"module": "m", "library": "lib.so", "cdef": "kernels.cdef"}
+
+
+def test_stale_staging_folders_are_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed build's staging folder goes; one whose build still holds its lock stays."""
+    from filelock import FileLock
+
+    from cfc_dsl.runtime.build import heal
+
+    root = tmp_path / "cache"
+    root.mkdir()
+    monkeypatch.setenv("CFC_CACHE_DIR", str(root))
+    killed, running = "a" * 64, "b" * 64
+    (root / f".tmp-{killed}-x1").mkdir()
+    (root / f".tmp-{running}-x2").mkdir()
+    old, young = root / ".tmp-cccccccccccc-x3", root / ".tmp-dddddddddddd-x4"
+    old.mkdir()
+    young.mkdir()
+    os.utime(old, (time.time() - 2 * heal.STALE_SECONDS,) * 2)
+    (root / "parser").mkdir()  # not the cache's: never touched
+    with FileLock(str(root / f".{running}.lock")):
+        entry, built = cache.publish(BASE_KEY, _fake_build)
+    assert built and entry.meta["library_sha256"] == heal.file_sha256(entry.path / "lib.so")
+    left = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert left == sorted([f".tmp-{running}-x2", young.name, "parser", entry.path.name])
+
+
+@pytest.mark.parametrize(("code", "words"), [(28, "out of disk space"), (30, "read-only")])
+def test_full_or_read_only_cache_is_an_environment_error(
+        code: int, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC / EROFS while publishing: exit 3, naming the folder and its free space."""
+    import errno as errno_module
+
+    assert code in (errno_module.ENOSPC, errno_module.EROFS)
+    root = tmp_path / "cache"
+    monkeypatch.setenv("CFC_CACHE_DIR", str(root))
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(cache.os, "replace", refuse)
+    with pytest.raises(CfcError) as info:
+        cache.publish(BASE_KEY, _fake_build)
+    assert info.value.kind.exit_code == 3
+    assert words in info.value.message and str(root) in info.value.message
+    assert "MiB free" in info.value.message
+    assert "CFC_CACHE_DIR" in (info.value.hint or "")
+    monkeypatch.undo()
+    assert entry_dirs(root) == [] and temp_dirs(root) == []
+
+
+def test_cache_clear_on_a_read_only_cache_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from cfc_dsl.cli.main import main
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv("CFC_CACHE_DIR", str(root))
+    entry, _ = cache.publish(BASE_KEY, _fake_build)
+
+    def read_only(path: object, *args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system", str(path))
+
+    monkeypatch.setattr(cache.shutil, "rmtree", read_only)
+    assert main(["cache", "clear"]) == 3
+    out, err = capsys.readouterr()
+    assert "removed 1 cache entry" not in out + err
+    assert "removed 0 of 1 cache entries" in err and "Read-only" in err and str(root) in err
+    assert entry.path.is_dir()
+    monkeypatch.undo()
+    monkeypatch.setenv("CFC_CACHE_DIR", str(root))
+    (root / ("e" * 64)).write_text("a file in place of an entry folder\n")
+    assert main(["cache", "clear"]) == 0
+    assert "removed 2 cache entries" in capsys.readouterr().out
+    assert entry_dirs(root) == [] and not (root / ("e" * 64)).exists()

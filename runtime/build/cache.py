@@ -3,6 +3,7 @@
 An entry is a folder named by the key's digest, holding the compiled module, its source
 and `entry.json`. It is built in a temporary folder beside the cache and renamed into
 place while holding a lock, so concurrent compiles of one model leave exactly one entry.
+Entries are verified before use and healed when damaged (`heal.py`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from pathlib import Path
 from filelock import FileLock
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.runtime.build import heal
 
 # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
 # 3: one pipeline for C and CUDA: the compiler runs directly, every entry has the same keys
-CACHE_SCHEMA = 3
+# 4: entry.json records "library_sha256", checked before the library is opened
+CACHE_SCHEMA = 4
 
 
 @dataclass(frozen=True)
@@ -66,33 +69,26 @@ def cache_dir() -> Path:
 
 
 def _read(path: Path) -> CacheEntry | None:
-    meta_path = path / "entry.json"
-    if not meta_path.is_file():
-        return None
+    """The entry at `path` as it is, unverified (for listing); None unless it is an object."""
     try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads((path / "entry.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return CacheEntry(path, path.name, meta)
+    return CacheEntry(path, path.name, meta) if isinstance(meta, dict) else None
 
 
 def lookup(key: CacheKey) -> CacheEntry | None:
-    return _read(cache_dir() / key.digest())
+    """The sound entry for `key`, or None. A damaged one is left for `publish` to heal."""
+    path = cache_dir() / key.digest()
+    return None if heal.damage(path) is not None or not path.is_dir() else _read(path)
 
 
-def _unusable(root: Path, exc: OSError) -> CfcError:
-    why = "it is a file, not a folder" if root.exists() and not root.is_dir() else \
-        exc.strerror or str(exc)
-    return CfcError(ErrorKind.ENVIRONMENT, f"cannot write the kernel cache at '{root}': {why}",
-                    None,
-                    "point CFC_CACHE_DIR at a folder you can write, or run with "
-                    "'--backend python' (no compiled kernels)")
-
-
-def publish(key: CacheKey, build: Callable[[Path], dict[str, object]]) -> tuple[CacheEntry, bool]:
+def publish(key: CacheKey, build: Callable[[Path], dict[str, object]],
+            damaged: str | None = None) -> tuple[CacheEntry, bool]:
     """Return the entry for `key`, building it with `build(tmpdir) -> meta` if missing.
 
-    The second value is True when this call built the entry (a miss).
+    The second value is True when this call built the entry (a miss). A damaged entry (or
+    one the caller could not load: `damaged` says why) is quarantined and built again.
     """
     root = cache_dir()
     digest = key.digest()
@@ -102,31 +98,47 @@ def publish(key: CacheKey, build: Callable[[Path], dict[str, object]]) -> tuple[
         root.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except OSError as exc:
-        raise _unusable(root, exc) from None
+        raise heal.disk_error(root, exc, "taking the build lock") from None
     try:
-        existing = _read(final)
+        reason = heal.damage(final)
+        if reason is None and damaged is not None and final.exists():
+            reason = damaged
+        if reason is not None:
+            heal.quarantine(final, reason)
+        existing = _read(final) if final.is_dir() else None
         if existing is not None:
             return existing, False
-        try:
-            staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest[:12]}-", dir=root))
-        except OSError as exc:
-            raise _unusable(root, exc) from None
-        try:
-            meta = build(staging)
-            meta["key"] = asdict(key)
-            meta["digest"] = digest
-            (staging / "entry.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-            if final.exists():  # a broken leftover without entry.json
-                shutil.rmtree(final)
-            os.replace(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        heal.sweep_staging(root)
+        _build_into(root, final, key, build)
     finally:
         lock.release()
     entry = _read(final)
     assert entry is not None
     return entry, True
+
+
+def _build_into(root: Path, final: Path, key: CacheKey,
+                build: Callable[[Path], dict[str, object]]) -> None:
+    digest = final.name
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest}-", dir=root))
+    except OSError as exc:
+        raise heal.disk_error(root, exc, "creating a build folder") from None
+    try:
+        meta = build(staging)
+        meta["key"] = asdict(key)
+        meta["digest"] = digest
+        meta["library_sha256"] = heal.file_sha256(staging / str(meta["library"]))
+        (staging / "entry.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        os.replace(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if heal.is_disk_error(exc):
+            raise heal.disk_error(root, exc, f"writing the entry {digest[:16]}") from None
+        raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def entries() -> list[CacheEntry]:
@@ -138,38 +150,56 @@ def entries() -> list[CacheEntry]:
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-_STAGING = re.compile(r"\.tmp-[0-9a-f]{12}-.+")
 _LOCK = re.compile(r"\.[0-9a-f]{64}\.lock")
 
 
 def is_entry_dir(path: Path) -> bool:
-    """A folder this cache made: named by a digest (an entry) or a build's staging folder."""
+    """A folder this cache made: an entry (named by a digest), a build's staging folder, or
+    the quarantine of damaged entries."""
     return path.is_dir() and not path.is_symlink() and bool(
-        _DIGEST.fullmatch(path.name) or _STAGING.fullmatch(path.name))
+        _DIGEST.fullmatch(path.name) or heal.staging_digest(path.name)
+        or path.name == heal.QUARANTINE)
 
 
 def clear() -> int:
-    """Remove every entry (and stale temporaries); returns how many entries went.
+    """Remove every entry (and temporaries, quarantine); returns how many entries went.
 
     Only what the cache itself made goes: if CFC_CACHE_DIR points at a folder holding
-    anything else, that stays."""
+    anything else, that stays. What cannot be removed (a read-only cache) is an exit-3
+    error that says how many entries did go."""
     root = cache_dir()
-    count = 0
+    count, failed = 0, []
     if not root.is_dir():
         return 0
     for path in sorted(root.iterdir()):
+        name, plain = path.name, path.is_file() and not path.is_symlink()
         if is_entry_dir(path):
-            count += 0 if path.name.startswith(".") else 1
-            shutil.rmtree(path, ignore_errors=True)
-        elif _LOCK.fullmatch(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
+            remove, counts = shutil.rmtree, not name.startswith(".")
+        elif plain and (_DIGEST.fullmatch(name) or _LOCK.fullmatch(name)):
+            remove, counts = Path.unlink, not name.startswith(".")  # a damaged entry, a lock
+        else:
+            continue
+        try:
+            remove(path)
+        except OSError as exc:
+            if counts:
+                failed.append((path, exc))
+            continue
+        count += counts
+    if failed:
+        path, exc = failed[0]
+        raise CfcError(ErrorKind.ENVIRONMENT, f"removed {count} of {count + len(failed)} cache "
+                       f"entries from {root}: cannot remove {path.name}: "
+                       f"{exc.strerror or exc} ({heal.free_space(root)})", None,
+                       "make the cache folder writable and run 'cfc cache clear' again, or "
+                       "point CFC_CACHE_DIR at another folder")
     return count
 
 
-def evict(entry: CacheEntry) -> None:
-    """Remove one broken entry (its module no longer loads) so that it is built again."""
+def evict(entry: CacheEntry, reason: str = "its module does not load") -> None:
+    """Quarantine one broken entry so that it is built again."""
     if is_entry_dir(entry.path):
-        shutil.rmtree(entry.path, ignore_errors=True)
+        heal.quarantine(entry.path, reason)
 
 
 def size_bytes(entry: CacheEntry) -> int:

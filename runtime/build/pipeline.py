@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import shlex
 import subprocess
 import tempfile
 import threading
@@ -27,13 +25,13 @@ import cffi
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
 from cfc_dsl.runtime.build import cache
+from cfc_dsl.runtime.build.compiler import compiler_env, run_compiler
 from cfc_dsl.runtime.build.cuda import CUDA_TARGET
 from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
 from cfc_dsl.version import __version__
 
 TARGETS: dict[Target, BuildTarget] = {Target.C: C_TARGET, Target.CUDA: CUDA_TARGET}
-_LOG_TAIL = 4000  # characters of compiler output quoted in an error's hint
 
 
 @dataclass(frozen=True)
@@ -108,12 +106,11 @@ def build(model: Model, target: Target = Target.C, require_device: bool = True) 
         hit = not built
     try:
         ffi, lib = _load(spec, entry)
-    except CfcError:
+    except CfcError as exc:
         if not hit:
             raise
-        # a damaged entry (a truncated or deleted library): build it again, once
-        cache.evict(entry)
-        entry, _ = cache.publish(key, compile_into)
+        # an entry that passed its checks but does not load: quarantine it, build it once more
+        entry, _ = cache.publish(key, compile_into, damaged=f"it does not load: {exc.message}")
         hit = False
         ffi, lib = _load(spec, entry)
     if require_device and spec.ready is not None:
@@ -140,8 +137,18 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     (staging / "kernels.h").write_text(rendered.header)
     (staging / "kernels.cdef").write_text(rendered.cdef)
     library = spec.library(module)
+    advice = spec.advice(tc)
+    if spec.strict is not None:
+        strict = spec.strict
+        run_compiler(model.name, spec.compiler_label, advice, lambda src: strict(tc, src),
+                     source, staging, "build.log")
     compiler_input = spec.emit(rendered, module, staging)
-    _run_compiler(model, spec, tc, spec.command(tc, compiler_input, library), staging)
+
+    def command(src: str) -> list[str]:  # src: compiler_input, or the trivial file of a probe
+        return spec.command(tc, src, library if src == compiler_input else "probe.so")
+
+    run_compiler(model.name, spec.compiler_label, advice, command, compiler_input, staging,
+                 "build.log")
     if not (staging / library).is_file():
         raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} reported success but "
                        f"wrote no library for '{model.name}' (expected {library})", None,
@@ -152,24 +159,6 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
             "library": library, "energies": [e.name for e in model.used_energies],
             "kernel_spec": model.kernel_spec(),
             "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz.py
-
-
-def _run_compiler(model: Model, spec: BuildTarget, tc: Toolchain, command: list[str],
-                  staging: Path) -> None:
-    """Run `command` in `staging`; its output goes to build.log, and into the error's hint."""
-    try:
-        out = subprocess.run(command, cwd=staging, env=dict(os.environ), capture_output=True,
-                             stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
-                             errors="replace")
-    except OSError as exc:
-        raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} could not be started "
-                       f"({tc.compiler}): {exc.strerror or exc}", None, spec.advice(tc)) from None
-    output = out.stdout + out.stderr
-    (staging / "build.log").write_text(shlex.join(command) + "\n" + output)
-    if out.returncode != 0:
-        raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} failed to build the "
-                       f"kernels of '{model.name}' (exit status {out.returncode})", None,
-                       spec.advice(tc) + ("\n" + output[-_LOG_TAIL:].rstrip() if output else ""))
 
 
 _LOADED: dict[str, tuple[Any, Any]] = {}  # entry digest -> (ffi, lib): load each library once
@@ -191,7 +180,7 @@ def strict_compile_check(source: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "kernels.c").write_text(source)
         out = subprocess.run([*tc.command, *STRICT_FLAGS, "-c", "kernels.c", "-o", "kernels.o"],
-                             cwd=tmp, capture_output=True, text=True)
+                             cwd=tmp, capture_output=True, text=True, env=compiler_env())
         if out.returncode != 0:
             return out.stdout + out.stderr
     return ""

@@ -22,7 +22,7 @@ from cfc_dsl.codegen.targets import Language, language
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
 from cfc_dsl.runtime.build.cache import CacheEntry
-from cfc_dsl.runtime.build.toolchain import Toolchain, compiler_hint, toolchain
+from cfc_dsl.runtime.build.toolchain import STRICT_FLAGS, Toolchain, compiler_hint, toolchain
 
 if TYPE_CHECKING:  # the type alone: importing render imports SymPy, which a hit must not
     from cfc_dsl.codegen.render import RenderedSource
@@ -42,6 +42,8 @@ class BuildTarget:
     compiler_label: str  # names the compiler in messages
     advice: Callable[[Toolchain], str]  # the hint when the compiler fails
     ready: Callable[[Any, Any], None] | None = None  # (ffi, lib): can it run here? (CUDA: a GPU)
+    # (tc, source) -> argv that checks the generated source alone with -Werror, or None
+    strict: Callable[[Toolchain, str], list[str]] | None = None
 
     @property
     def target(self) -> Target:
@@ -84,6 +86,11 @@ def _load_extension(entry: CacheEntry) -> tuple[Any, Any]:
     return module.ffi, module.lib
 
 
+def _strict_command(tc: Toolchain, source: str) -> list[str]:
+    """-Werror on the kernels alone: cffi's wrapper around them may warn, they may not."""
+    return [*tc.command, *STRICT_FLAGS, "-fsyntax-only", source]
+
+
 def _c_advice(tc: Toolchain) -> str:
     return (f"check that the compiler works ({compiler_hint(tc)}), or run with "
             "'--backend python'; if it does, report this with the compiler output below")
@@ -93,6 +100,7 @@ C_TARGET = BuildTarget(
     language=language(Target.C), toolchain=toolchain, module_prefix="_cfc_",
     emit=_emit_extension, library=_extension_file, command=_extension_command,
     load=_load_extension, compiler_label="the C compiler", advice=_c_advice,
+    strict=_strict_command,
 )
 
 
