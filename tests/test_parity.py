@@ -157,3 +157,45 @@ def test_a_vector_of_the_wrong_length_is_refused(backend: str) -> None:
     for call in (problem.backend.energy, problem.backend.energy_and_grad):
         with pytest.raises((ValueError, IndexError)):
             call(np.zeros(10))
+
+
+# Literals and parameters at the edges of a double: integers past 2^53 and 2^64 (C had
+# truncated 2^64 to 0), products of exact SymPy integers, tiny and huge scales, and slots
+# named like cfc's own SymPy heads (Sigmoid, Relu, Step shadowed the NumPy helpers).
+EXTREME_BODIES = {
+    "two_to_64": "2^64 * x",
+    "past_2_53": "9007199254740993 * x + 3^40 * x^2",
+    "huge_exponent": "x^(2^60) + x",
+    "tiny_and_huge": "1e-300 * x^2 + 1e300 * x * 1e-300 + 1e15 * sigmoid(x)",
+    "named_like_heads": "sigmoid(Sigmoid) * relu(Sigmoid - 0.3) + Sigmoid^2",
+}
+# +-1e200, not 1e300: mixed-sign overflow makes the Python backend's math.fsum raise (noted)
+EXTREME_PARAMS = (-1e200, -1.0, 0.0, 5e-324, 1e-300, 1.0, 2.0 ** 64, 1e200)
+
+
+def _extreme_source(case: str) -> str:
+    body = EXTREME_BODIES[case]
+    slot = "Sigmoid" if "Sigmoid" in body else "x"
+    return (f"size K = {len(EXTREME_PARAMS)}\nvar v[K] in [0.1, 0.9] = 0.5\ndata d[K]\n"
+            f"energy e({slot}; Step = 1) = Step * ({body})\n"
+            "factor f[i in 0..K] = e(v[i]; Step = d[i])\n")
+
+
+@pytest.mark.parametrize("case", list(EXTREME_BODIES))
+def test_extreme_literals_and_parameters_agree(case: str) -> None:
+    model = cfc.loads(_extreme_source(case), f"extreme_{case}.cfc")
+    data = {"d": np.array(EXTREME_PARAMS)}
+    c_problem = model.compile(backend="c").bind(data=data)
+    py_problem = model.compile(backend="python").bind(data=data)
+    rng = np.random.default_rng(sum(map(ord, case)))
+    for k in range(3):
+        x = random_point(c_problem, rng)
+        with np.errstate(all="ignore"):
+            ec, _, gc = c_problem.backend.energy_and_grad(x)
+            ep, _, gp = py_problem.backend.energy_and_grad(x)
+        # per element: same value, or both the same non-finite value (1e300 * 2^64 overflows)
+        for what, a, e in (("energy", ec, ep), ("gradient", gc, gp)):
+            a, e = np.atleast_1d(a), np.atleast_1d(e)
+            same_inf = ~np.isfinite(a) & ~np.isfinite(e) & ((a == e) | (np.isnan(a) & np.isnan(e)))
+            close = np.abs(a - e) <= RTOL * np.maximum(np.abs(e), 1.0)
+            assert np.all(same_inf | close), f"{case} point {k} {what}: C {a} vs Python {e}"
