@@ -106,6 +106,7 @@ class Relaxation:
     problem: Problem
     result: SolveResult
     lipschitz: float | None = None  # the certified L the solver was given, if it needed one
+    coordination: Any = None  # homotopy or an adapter moved the weights (coordinate/rounds.py)
 
     def __repr__(self) -> str:
         return (f"<cfc.Relaxation {self.problem.model.name!r}: energy {self.energy:.6g} after "
@@ -146,6 +147,25 @@ class Relaxation:
     @property
     def delta_f90(self) -> int:
         return self.result.delta_f90
+
+    @property
+    def energy_fixed(self) -> float:
+        """The final state's energy under the user's own weights (equal to `energy` unless
+        an adapter changed the objective)."""
+        c = self.coordination
+        return self.result.energy if c is None else c.energy_fixed
+
+    @property
+    def homotopy(self) -> list[dict[str, Any]] | None:
+        """One entry per continuation stage (None without homotopy)."""
+        c = self.coordination
+        return None if c is None or c.kind != "homotopy" else [r.to_json() for r in c.rounds]
+
+    @property
+    def adapter(self) -> dict[str, Any] | None:
+        """The adapter's name, options and weights history (None without an adapter)."""
+        c = self.coordination
+        return None if c is None or c.kind != "adapter" else c.to_json()
 
     @property
     def second_order(self) -> dict[str, Any] | None:
@@ -286,16 +306,30 @@ class Problem:
 
     def relax(self, solver: str = "auto", x0: np.ndarray | Mapping[str, Any] | None = None, *,
               progress: Progress | None = None, options: Any = None,
+              homotopy: Any = None, adapter: str | None = None, adapter_options: Any = None,
               **values: Any) -> Relaxation:
         """Relax with a registered solver (`cfc solvers` lists them). Keyword options
         (`max_steps=...`, `tol=...`, the solver's own) are checked against its options
-        dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass."""
-        cls = registry.solver_class(solver)
+        dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass.
+        `homotopy`: schedules ("chain=0.1:40", `coordinate.Schedule`s; None: the model's
+        `weight ... from ... over` lines, [] none); `adapter`: a registered weight adapter
+        ("gradnorm", ...) with `adapter_options` ({key: value} or its dataclass)."""
+        registry.solver_class(solver)
         if options is None:
             options = registry.parse_options(solver, values)
         elif values:
             raise CfcError(ErrorKind.ARGUMENT, "give either options= or keyword options, "
                            "not both", None, registry.options_hint(solver))
+        from cfc_dsl.runtime import coordinate
+
+        return coordinate.relax(self, solver, self.point(x0), options, progress, homotopy,
+                                adapter, adapter_options)
+
+    def solve_once(self, solver: str, x0: np.ndarray, options: Any,
+                   progress: Progress | None = None, stage: int | None = None) -> Relaxation:
+        """One run of a registered solver at the live weights (`relax` without homotopy or
+        adapters); `stage` goes on every trace row."""
+        cls = registry.solver_class(solver)
         instance = cls()
         needs = instance.needs(options)
         lipschitz = None
@@ -304,6 +338,8 @@ class Problem:
 
             lipschitz = certified_lipschitz(self, solver, registry.lipschitz_free_hint(solver))
         objective = self.objective(needs, lipschitz)
+        if stage is not None:
+            objective.stage = stage  # type: ignore[attr-defined]  (the recorder reads it)
         result = instance.solve(objective, self.point(x0), options, progress)
         return Relaxation(self, result, lipschitz)
 

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cfc_dsl.cli.solvers import add_run_arguments
 
     add_run_arguments(p)  # --solver (from the registry), --solver-opt and the shorthands
+    from cfc_dsl.cli.run import add_coordinate_arguments
+
+    add_coordinate_arguments(p)  # --homotopy, --adapter, --adapter-opt
     _backend(p)
     p.add_argument("--trace", help="write the trace (.csv or .parquet)")
     p.add_argument("--out", help="write the result as JSON (readable by eval --at and "

@@ -36,8 +36,46 @@ def _check_run_args(args: argparse.Namespace) -> None:
                            "give the result and the trace different names")
 
 
+def add_coordinate_arguments(p: argparse.ArgumentParser) -> None:
+    """--homotopy and --adapter (runtime/coordinate/): weights moved between solver rounds."""
+    from cfc_dsl.runtime.coordinate import adapter_names
+
+    p.add_argument("--homotopy", action="append", default=[],
+                   metavar="FAMILY=START:STAGES[:geometric]", help="ramp a family's weight "
+                   "from START to its value over STAGES stages (repeatable; 'none' ignores the "
+                   "model's schedules)")
+    p.add_argument("--adapter", choices=adapter_names(), help="a term-weight adapter")
+    p.add_argument("--adapter-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an adapter option (repeatable)")
+
+
+def _coordinate(args: argparse.Namespace) -> tuple[object, object]:
+    """(homotopy schedules or None, adapter options), checked before anything is bound."""
+    from cfc_dsl.cli.common import command_line_span
+    from cfc_dsl.runtime.coordinate import Schedule
+    from cfc_dsl.runtime.coordinate.adapters import parse_options
+
+    homotopy = None
+    if args.homotopy:
+        homotopy = [] if args.homotopy == ["none"] else [
+            Schedule.parse(h, command_line_span(f"--homotopy {h}", 11, 11 + len(h)))
+            for h in args.homotopy]
+    values, spans = {}, {}
+    for item in getattr(args, "adapter_opt", []):
+        text = f"--adapter-opt {item}"
+        key, sep, value = item.partition("=")
+        span = command_line_span(text, 14, len(text))
+        if not sep or not key.strip() or not args.adapter:
+            raise CfcError(ErrorKind.ARGUMENT, f"'{text}' needs KEY=VALUE and an --adapter",
+                           span, "write e.g. --adapter gradnorm --adapter-opt rounds=5")
+        values[key.strip()] = value
+        spans[key.strip()] = (span, span)
+    return homotopy, parse_options(args.adapter, values, spans) if args.adapter else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     options = solver_options(args)  # checked before anything is compiled or bound
+    homotopy, adapter_options = _coordinate(args)
     _check_run_args(args)
     st = stages(args, ("load", "bind", "relax", "write"), bar=False)
     with st("load"):
@@ -47,7 +85,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_show(args, problem)  # a bad --show is refused before the relaxation
         observe = observer(args, problem, options.max_steps)
     with st("relax"):
-        relaxation = problem.relax(solver=args.solver, options=options, progress=observe)
+        relaxation = problem.relax(solver=args.solver, options=options, progress=observe,
+                                   homotopy=homotopy, adapter=args.adapter,
+                                   adapter_options=adapter_options)
     result = relaxation.result
     payload = {
         **schema("run"),
@@ -57,7 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         "x": nested(relaxation.values), "compile": compile_json(problem.compiled),
         "solver": result.solver,
         "solver_options": dataclasses.asdict(result.options or options),
+        "energy_fixed": relaxation.energy_fixed,  # under the user's weights
     }
+    if relaxation.homotopy is not None:
+        payload["homotopy"] = relaxation.homotopy
+    if relaxation.adapter is not None:
+        payload["adapter"] = relaxation.adapter
     if result.auto is not None:  # the default solver chose: say which and why
         payload["auto"] = result.auto
     if args.json or args.out or relaxation.lipschitz is not None:
@@ -91,6 +136,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  energy  {result.energy_initial + 0.0:.10g} -> {result.energy + 0.0:.10g} in "
           f"{plural(result.steps, 'step')}")
     print(f"  stopped {result.reason.value}: {result.reason.describe(options.tol)}")
+    if relaxation.coordination is not None:  # the weights moved: the user's objective too
+        rounds = len(relaxation.coordination.rounds)
+        print(f"  {relaxation.coordination.name}: {plural(rounds, 'round')}, energy under "
+              f"the user's weights {relaxation.energy_fixed + 0.0:.10g}")
     if result.auto is not None:
         print(f"  solver  {result.solver} (auto: {result.auto})")
     from cfc_dsl.runtime.observe.summary import summary_lines
