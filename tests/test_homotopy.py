@@ -139,3 +139,25 @@ def test_cli_homotopy_json() -> None:
     assert data["energy_fixed"] == pytest.approx(data["energy"])
     bad = run_cfc("run", str(EXAMPLES / "chain.cfc"), "--homotopy", "link=0.1:x")
     assert bad.returncode == 2 and "--homotopy" in bad.stderr and "^" in bad.stderr
+
+
+SCHEDULED = """
+model scheduled
+size N = 6
+var eta[N] in [0, 1] = 0.9
+factor local[i in 0..N]  = landau(eta[i]; a = -0.5, b = 1.0)
+factor link[i in 0..N-1] = quadratic(eta[i], eta[i+1])
+weight link = 2.0 from 0.5 over 4 geometric
+"""
+
+
+def test_the_models_schedule_drives_relax() -> None:
+    try:
+        model = cfc.loads(SCHEDULED, "scheduled")
+    except CfcError:
+        pytest.skip("the `weight f = v from s over n` syntax has not landed")
+    p = model.compile().bind()
+    r = p.relax(solver="pgd")
+    assert [s["weights"]["link"] for s in r.homotopy] == pytest.approx(
+        [0.5 * 4.0 ** (k / 3) for k in range(4)], rel=1e-12)
+    assert p.relax(solver="pgd", homotopy=[]).homotopy is None  # [] turns it off

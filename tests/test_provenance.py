@@ -97,13 +97,14 @@ def test_compile_json_has_a_schema_and_quiet_prints_nothing(model_file) -> None:
 
 def test_show_and_the_summary(model_file) -> None:  # type: ignore[no-untyped-def]
     proc = run_cfc("run", str(model_file), "--backend", "python", "--solver", "pgd",
-                   "--show", "eta[1:3],gate")
+                   "--show", "eta[1:3],gate", "--verbose")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert any(line.strip().startswith("eta[1:3] = [") for line in lines)
     assert "  gate = 1" in lines  # the benefit opens the gate all the way
     assert any("gate 0 at lower, 1 at upper (of 1)" in line for line in lines)
     assert any(line.strip().startswith("largest families") for line in lines)
+    assert any(line.strip().startswith("largest instances") for line in lines)
     proc = run_cfc("run", str(model_file), "--backend", "python", "--show", "eta[4:9]")
     assert proc.returncode == 2 and "outside 'eta'" in proc.stderr
     assert "--show eta[4:9]" in proc.stderr  # located on the command line

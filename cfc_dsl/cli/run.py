@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     payload["provenance"] = provenance(problem, result.solver, options,
                                        getattr(options, "seed", None))
     payload["summary"] = summary_json(problem, result.x, relaxation.families,
-                                      residuals=not (args.json or args.quiet))
+                                      residuals=args.verbose)  # needs SymPy: on request
     with st("write"):
         if args.trace:
             result.trace.provenance = payload["provenance"]
