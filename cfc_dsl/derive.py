@@ -93,7 +93,7 @@ def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Energy
     budget.spend(expr)
     try:
         out = _translate(expr, env, energies, budget, strict)
-    except (TypeError, ValueError, ArithmeticError) as exc:  # min(x, 0/0): SymPy cannot order
+    except (TypeError, ValueError, ArithmeticError, MemoryError) as exc:  # min(x, 0/0)
         if not strict:  # blame the argument that made it (0/0), if one did
             to_sympy(expr, env, energies, InlineBudget(budget.energy), strict=True)
         raise domain_error(expr, f"cannot be evaluated ({exc})") from None
@@ -142,5 +142,8 @@ def _power(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     """a ** b; a constant power with a huge exponent goes through floats (2^(2^64) would
     otherwise be computed digit by digit)."""
     if a.is_Number and b.is_Number and abs(b) > 1024 and abs(a) not in (0, 1):
-        return sp.Float(a, 17) ** sp.Float(b, 17)
+        try:
+            return sp.Float(math.pow(float(a), float(b)), 17)
+        except (OverflowError, ValueError):  # past DBL_MAX, or a negative base: refused later
+            return sp.oo
     return a ** b
