@@ -307,13 +307,14 @@ class Problem:
     def relax(self, solver: str = "auto", x0: np.ndarray | Mapping[str, Any] | None = None, *,
               progress: Progress | None = None, options: Any = None,
               homotopy: Any = None, adapter: str | None = None, adapter_options: Any = None,
-              **values: Any) -> Relaxation:
+              gates: Any = None, expansion: Any = None, **values: Any) -> Relaxation:
         """Relax with a registered solver (`cfc solvers` lists them). Keyword options
         (`max_steps=...`, `tol=...`, the solver's own) are checked against its options
         dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass.
         `homotopy`: schedules ("chain=0.1:40", `coordinate.Schedule`s; None: the model's
         `weight ... from ... over` lines, [] none); `adapter`: a registered weight adapter
-        ("gradnorm", ...) with `adapter_options` ({key: value} or its dataclass)."""
+        ("gradnorm", ...) with `adapter_options` ({key: value} or its dataclass). Gated
+        families (`gated cost`, or `gates`): expansion with `expansion` options (expansion.py)."""
         registry.solver_class(solver)
         if options is None:
             options = registry.parse_options(solver, values)
@@ -321,7 +322,11 @@ class Problem:
             raise CfcError(ErrorKind.ARGUMENT, "give either options= or keyword options, "
                            "not both", None, registry.options_hint(solver))
         from cfc_dsl.runtime import coordinate
+        from cfc_dsl.runtime.coordinate.expansion import expand
 
+        if expansion is not False and (gates or any(t.gate for t in self.bound.families)):
+            return expand(self, solver, self.point(x0), options, progress, gates, expansion,
+                          homotopy, adapter)
         return coordinate.relax(self, solver, self.point(x0), options, progress, homotopy,
                                 adapter, adapter_options)
 

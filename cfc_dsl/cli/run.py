@@ -103,6 +103,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         payload["homotopy"] = relaxation.homotopy
     if relaxation.adapter is not None:
         payload["adapter"] = relaxation.adapter
+    if getattr(relaxation.coordination, "kind", None) == "expansion":  # the decision log
+        payload["expansion"] = relaxation.coordination.to_json()
+    if args.json or args.out:  # gate metrics cost one more (counterfactual) relaxation
+        from cfc_dsl.runtime.coordinate.gates import gate_metrics
+
+        metrics = gate_metrics(relaxation)
+        if metrics is not None:
+            payload["gates"] = metrics.to_json()
     if result.auto is not None:  # the default solver chose: say which and why
         payload["auto"] = result.auto
     if args.json or args.out or relaxation.lipschitz is not None:
@@ -115,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     payload["provenance"] = provenance(problem, result.solver, options,
                                        getattr(options, "seed", None))
-    payload["summary"] = summary_json(problem, result.x, relaxation.families,
+    payload["summary"] = summary_json(relaxation.problem, result.x, relaxation.families,
                                       residuals=args.verbose)  # needs SymPy: on request
     with st("write"):
         if args.trace:
@@ -136,7 +144,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"  energy  {result.energy_initial + 0.0:.10g} -> {result.energy + 0.0:.10g} in "
           f"{plural(result.steps, 'step')}")
     print(f"  stopped {result.reason.value}: {result.reason.describe(options.tol)}")
-    if relaxation.coordination is not None:  # the weights moved: the user's objective too
+    expansion = payload.get("expansion")
+    if expansion is not None:
+        verdicts = [d["verdict"] for d in expansion["decisions"]]
+        print(f"  expansion {verdicts.count('admitted')} admitted, "
+              f"{verdicts.count('rejected')} rejected (dF < -tau - gamma * n; see --json)")
+    elif relaxation.coordination is not None:  # the weights moved: the user's objective too
         rounds = len(relaxation.coordination.rounds)
         print(f"  {relaxation.coordination.name}: {plural(rounds, 'round')}, energy under "
               f"the user's weights {relaxation.energy_fixed + 0.0:.10g}")
