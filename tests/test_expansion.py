@@ -110,7 +110,7 @@ def test_python_gates_override_the_model() -> None:
 
 @pytest.fixture(scope="module")
 def grid():  # type: ignore[no-untyped-def]
-    return cfc.load(EXAMPLES / "grid_expansion.cfc").compile()
+    return cfc.load(EXAMPLES / "experiments" / "grid_expansion.cfc").compile()
 
 
 def test_grid_shortcuts_admitted_exactly_when_they_pay(grid) -> None:  # type: ignore[no-untyped-def]
@@ -139,7 +139,7 @@ def test_grid_shortcuts_admitted_exactly_when_they_pay(grid) -> None:  # type: i
 
 
 def test_run_json_lists_the_decisions() -> None:
-    out = run_cfc("run", str(EXAMPLES / "grid_expansion.cfc"), "--data",
+    out = run_cfc("run", str(EXAMPLES / "experiments" / "grid_expansion.cfc"), "--data",
                   f"shortcuts={SHORTCUTS}", "--json")
     assert out.returncode == 0, out.stderr
     payload = json.loads(out.stdout)

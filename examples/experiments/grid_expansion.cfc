@@ -4,7 +4,7 @@
 # between two ordered cells saves energy and one to a disordered cell does not. The runtime
 # relaxes without the shortcuts, then admits each one only if its confirmed saving beats
 # its price: dF < -tau - price.
-#   cfc run examples/grid_expansion.cfc --data shortcuts=examples/grid_shortcuts.npy --json
+#   cfc run examples/experiments/grid_expansion.cfc --data shortcuts=examples/grid_shortcuts.npy --json
 model grid_expansion
 size L = 16
 param a = 0.3
