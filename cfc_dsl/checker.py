@@ -252,7 +252,8 @@ class _Checker:
                          param_of=energy.name)
             params.append(expr)
         one = ast.Number(1.0, True, d.span)
-        gate = check_gate(d.gate, d.name, self._expect_param) if d.gate is not None else None
+        gate = (check_gate(d.gate, d.name, tuple(loops), self._expect_param)
+                if d.gate is not None else None)
         self.families[d.name] = FactorFamily(d.name, d.ranges, energy.name, tuple(slots),
                                              tuple(params), one, d.span, d.name_span, call.span,
                                              gate=gate)

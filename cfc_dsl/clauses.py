@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cfc_dsl import syntax as ast
-from cfc_dsl.model import Gate, ObservableSource, ScheduleShape, WeightSchedule
+from cfc_dsl.model import Gate, ObservableSource, ScheduleShape, WeightSchedule, walk
 from cfc_dsl.scope import Type
 from cfc_dsl.scope import semantic_error as _err
 
@@ -50,8 +50,16 @@ def check_schedule(clause: ast.ScheduleClause, family: str, value: ast.Expr,
     return WeightSchedule(clause.start, stages, shape, clause.span)
 
 
-def check_gate(clause: ast.GateClause, family: str, expect: Expect) -> Gate:
-    """`gated [per instance] cost EXPR` on `family`: the cost is a real expression >= 0."""
+def check_gate(clause: ast.GateClause, family: str, loops: tuple[str, ...],
+               expect: Expect) -> Gate:
+    """`gated [per instance] cost EXPR` on `family` (loop indices `loops`): the cost is one
+    real expression over params, >= 0, the same for every instance."""
+    index = next((n for n in walk(clause.cost) if isinstance(n, ast.Name) and n.name in loops),
+                 None)
+    if index is not None:
+        raise _err(f"the gate cost of '{family}' cannot use the loop index '{index.name}'",
+                   index.span, "a gate has one cost, the same for each instance (with 'per "
+                   "instance' too); use numbers, sizes and parameters")
     expect(clause.cost, Type.REAL, f"the gate cost of '{family}'")
     number = literal_number(clause.cost)
     if number is not None and number < 0:

@@ -13,7 +13,10 @@ from pygments.lexer import RegexLexer, words
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, Text
 
 KEYWORDS = ("model", "size", "param", "data", "var", "init", "energy", "factor", "weight",
-            "in", "if")
+            "in", "if",
+            # clause words: keywords only where a clause may start (the grammar still takes
+            # them as names elsewhere), highlighted everywhere for simplicity
+            "from", "over", "linear", "geometric", "gated", "per", "instance", "cost")
 WORD_OPERATORS = ("and", "or", "not")
 TYPES = ("int",)
 BUILTINS = ("exp", "log", "sqrt", "abs", "min", "max", "relu", "softplus", "sigmoid", "tanh",

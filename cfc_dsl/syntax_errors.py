@@ -24,6 +24,10 @@ KEYWORDS = frozenset(
 
 DECL_KEYWORDS = ("model", "size", "param", "data", "var", "init", "energy", "factor", "weight")
 
+CLAUSE_WORDS = frozenset({"from", "over", "linear", "geometric", "gated", "per", "instance", "cost"})
+"""Keywords only where a clause may start (`weight f = 1 from 0.1 over 40`, `gated cost c`);
+not reserved, so models may still use them as names."""
+
 _FRIENDLY = {
     "NAME": "a name", "NUMBER": "a number", "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "SEMICOLON": "';'", "COLON": "':'",
@@ -37,7 +41,7 @@ def _describe(token_types: set[str]) -> str:
     for t in token_types:
         if t.startswith("__") or t == "$END":
             continue
-        words.add(f"'{t.lower()}'" if t.lower() in KEYWORDS else
+        words.add(f"'{t.lower()}'" if t.lower() in KEYWORDS | CLAUSE_WORDS else
                   _FRIENDLY.get(t, t.lower().strip("_").replace("_", " ")))
     names = sorted(words)
     return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
@@ -144,6 +148,10 @@ def syntax_error(exc: UnexpectedInput, source: Source, parser: Lark) -> CfcError
     if text == "=" and "COMPARE" in expected and "RSQB" in expected and "COMMA" not in expected:
         return CfcError(ErrorKind.SYNTAX, "unexpected '=' in a range filter", span,
                         "use '==' to compare values in a condition")
+    if token.type == "NAME" and {"LINEAR", "GEOMETRIC"} <= expected:
+        return CfcError(ErrorKind.SYNTAX, f"unknown schedule shape '{text}'", span,
+                        "a weight schedule is 'linear' (the default) or 'geometric', as in "
+                        "'weight chain = 1.0 from 0.1 over 40 geometric'")
     if text == ":" and "RANGE" in expected:
         return CfcError(ErrorKind.SYNTAX, "unexpected ':' in a range", span,
                         "ranges are written 'i in 0..N' (half-open, two dots)")

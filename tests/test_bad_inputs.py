@@ -1,9 +1,9 @@
 """Bad inputs: every case in tests/bad/ fails with a located message, a caret and a hint.
 
-A case is `tests/bad/NAME.cfc`, optionally `NAME.args` (extra command-line arguments, one
-per line, paths relative to the repository root) and the golden `NAME.expected`: the exact
-stderr of `cfc run tests/bad/NAME.cfc ARGS...` followed by a line `exit: CODE`. Regenerate
-the goldens with `pytest tests/test_bad_inputs.py --update-golden` and review the diff.
+A case is `tests/bad/NAME.cfc` (or `tests/bad/TOPIC/NAME.cfc`), optionally `NAME.args`
+(extra command-line arguments, one per line, paths relative to the repository root) and the
+golden `NAME.expected`: the exact stderr of `cfc run tests/bad/NAME.cfc ARGS...` followed
+by a line `exit: CODE`. Regenerate the goldens with `pytest tests/test_bad_inputs.py --update-golden` and review the diff.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, check_golden, run_cfc
 
 BAD = ROOT / "tests" / "bad"
-CASES = sorted(BAD.glob("*.cfc"))
+CASES = sorted(BAD.rglob("*.cfc"))  # tests/bad/NAME.cfc and tests/bad/TOPIC/NAME.cfc
 LOCATED = re.compile(r"^(\S+|<command line>):\d+:\d+: error: \S")
 CARET = re.compile(r"^ +\| +\^+$")
 
@@ -38,7 +38,8 @@ def test_enough_cases() -> None:
     assert len(CASES) >= 25
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+@pytest.mark.parametrize("case", CASES,
+                         ids=[c.relative_to(BAD).with_suffix("").as_posix() for c in CASES])
 def test_bad_input(case: Path, update_golden: bool) -> None:
     stderr, code = _run(case)
     check_golden(case.with_suffix(".expected"), f"{stderr}exit: {code}\n", update_golden)

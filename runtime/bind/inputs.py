@@ -1,8 +1,8 @@
 """Bind inputs: `--set` values, data arrays, sizes and parameters -> an environment.
 
 The first half of binding. Settings are sorted into sizes, parameters and weights; data
-files are loaded and their shapes checked against the declarations (binding the sizes only
-data gives); sizes and parameters are evaluated in declaration order. Every failure points
+files are loaded, or computed by the observable a declaration names, and their shapes checked
+against the declarations (binding the sizes only data gives); sizes and parameters are evaluated in declaration order. Every failure points
 at the declaration or the command-line argument it concerns.
 """
 
@@ -16,9 +16,10 @@ import numpy as np
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
-from cfc_dsl.model import DataSpec, Model
+from cfc_dsl.model import DataSpec, DType, Model
 from cfc_dsl.runtime.bind.data import Budget, load_array
 from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
+from cfc_dsl.runtime.observables import lookup
 
 MAX_INSTANCES = 500_000_000
 
@@ -101,10 +102,17 @@ def load_data(model: Model, data: tuple[DataInput, ...],
         else:
             arrays[item.name] = load_array(Path(item.value), spec, budget)
     for spec in model.data:
+        if spec.name not in arrays and spec.source is not None:  # --data overrides it
+            arrays[spec.name] = observe(spec)
         if spec.name not in arrays:
             raise CfcError(ErrorKind.DATA, f"no data given for '{spec.name}'", spec.span,
                            f"pass it with --data {spec.name}=PATH.npy (or .csv)")
         got = arrays[spec.name].shape
+        if len(got) != len(spec.shape) and spec.name in observed_names(model, data):
+            raise _observed_shape(spec, got, plural(len(spec.shape), "dimension"),
+                                  f"declare '{spec.name}' with {plural(len(got), 'dimension')}, "
+                                  "or name an observable that gives "
+                                  f"{plural(len(spec.shape), 'dimension')}")
         if len(got) != len(spec.shape):
             raise CfcError(ErrorKind.DATA,
                            f"data '{spec.name}' has {plural(len(got), 'dimension')} (shape "
@@ -116,8 +124,10 @@ def load_data(model: Model, data: tuple[DataInput, ...],
     return arrays
 
 
-def bind_sizes(model: Model, arrays: dict[str, np.ndarray], size_set: dict[str, Setting]) -> dict[str, int]:
-    """Sizes in declaration order (data-bound ones from the arrays); data shapes checked."""
+def bind_sizes(model: Model, arrays: dict[str, np.ndarray], size_set: dict[str, Setting],
+               observed: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Sizes in declaration order (data-bound ones from the arrays); data shapes checked.
+    A mismatch in an array from an observable (`observed`) points at its call."""
     sizes: dict[str, int] = {}
     _bind_data_sizes(model, arrays, sizes)
     for size_spec in model.sizes:
@@ -150,6 +160,11 @@ def bind_sizes(model: Model, arrays: dict[str, np.ndarray], size_set: dict[str, 
             hint = f"give an array of shape {list(want)}"
             if isinstance(expr, ast.Name) and expr.name in settable:
                 hint += f", or run with --set {expr.name}={got[dim]}"
+            if spec.name in observed:
+                raise _observed_shape(spec, got, f"shape {list(want)}",
+                                      "change the observable's arguments (its size, e.g. n) to "
+                                      "match the declaration"
+                                      + (hint[hint.find(", or"):] if ", or" in hint else ""))
             raise CfcError(ErrorKind.DATA,
                            f"data '{spec.name}' has shape {list(got)} but its declaration "
                            f"'{_declared(spec)}' needs {list(want)}", spec.span, hint)
@@ -175,6 +190,52 @@ def bind_params(model: Model, sizes: dict[str, int], arrays: dict[str, np.ndarra
             scalars[spec.name] = float(value)
             params[spec.name] = float(value)
     return scalars, params
+
+
+def observed_names(model: Model, data: tuple[DataInput, ...]) -> frozenset[str]:
+    """The data arrays an observable computes: declared `from ...` and not given as data."""
+    given = {item.name for item in data}
+    return frozenset(d.name for d in model.data if d.source is not None and d.name not in given)
+
+
+def observe(spec: DataSpec) -> np.ndarray:
+    """Call the registered observable named in `data NAME[...] from OBS(k = v, ...)`; every
+    failure (unknown name, argument, type, the observable's own range check) points at the
+    call. The arguments are the literals the checker kept: nothing from the file runs."""
+    source = spec.source
+    assert source is not None
+    found = lookup(source.name, source.name_span)
+    known = {p.name: p for p in found.parameters}
+    spans = source.argument_spans or tuple(source.span for _ in source.arguments)
+    for (key, value), span in zip(source.arguments, spans, strict=True):
+        if key not in known:
+            close = did_you_mean(key, set(known))
+            raise CfcError(ErrorKind.ARGUMENT, f"observable '{found.name}' has no argument "
+                           f"'{key}'", span, f"{close} It takes {found.signature}"
+                           if close.startswith("did you mean") else
+                           f"its arguments, with their defaults: {found.signature}")
+        if known[key].type is int and not isinstance(value, int):
+            raise CfcError(ErrorKind.ARGUMENT, f"argument '{key}' of observable '{found.name}' "
+                           f"takes a whole number, got {value!r}", span,
+                           f"write it without a decimal point, e.g. {key} = {known[key].default!r}")
+        known[key].check(value, found.name, span)
+    array = found.call(source.span, **dict(source.arguments))
+    if spec.dtype is DType.INT:
+        if array.dtype.kind not in "iub":
+            raise CfcError(ErrorKind.DATA, f"observable '{found.name}' gives {array.dtype} "
+                           f"values, but data '{spec.name}' is declared ': int'", source.span,
+                           "drop ': int' from the declaration, or use an observable that "
+                           "returns integers")
+        return np.array(array, dtype=np.int64, order="C")
+    return np.array(array, dtype=np.float64, order="C")
+
+
+def _observed_shape(spec: DataSpec, got: tuple[int, ...], want: str, hint: str) -> CfcError:
+    source = spec.source
+    assert source is not None
+    return CfcError(ErrorKind.DATA, f"observable '{source.name}' gives data '{spec.name}' the "
+                    f"shape {list(got)}, but its declaration '{_declared(spec)}' needs {want}",
+                    source.span, hint)
 
 
 def size_env(sizes: dict[str, int]) -> Env:

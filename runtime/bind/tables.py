@@ -26,6 +26,7 @@ from cfc_dsl.runtime.bind.inputs import (
     bind_sizes,
     classify_settings,
     load_data,
+    observed_names,
     settable_names,
     shape_of,
 )
@@ -171,7 +172,7 @@ def bind(model: Model, settings: tuple[Setting, ...] = (), data: tuple[DataInput
     chosen = classify_settings(model, settings)
     budget = MemoryBudget()
     arrays = load_data(model, data, budget)  # data first: their shapes bind the sizes no one declares
-    sizes = bind_sizes(model, arrays, chosen.sizes)
+    sizes = bind_sizes(model, arrays, chosen.sizes, observed_names(model, data))
     scalars, params = bind_params(model, sizes, arrays, chosen.params)
     weight_set = chosen.weights
     base = Env(scalars, arrays)

@@ -1,0 +1,4 @@
+# arguments are named
+data score[N] from sequence_monotonicity(32, seed = 42)
+var x[N] in [-1, 1] = 0.0
+factor local[i in 0..N] = compression(x[i]; t = score[i])

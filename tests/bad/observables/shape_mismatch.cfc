@@ -1,0 +1,5 @@
+# the observable's shape disagrees with the declaration
+size N = 16
+data score[N] from sequence_monotonicity(n = 32, seed = 42)
+var x[N] in [-1, 1] = 0.0
+factor local[i in 0..N] = compression(x[i]; t = score[i])
