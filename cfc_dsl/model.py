@@ -173,6 +173,18 @@ class FactorFamily:
     schedule: WeightSchedule | None = None
     gate: Gate | None = None
 
+    def clauses_text(self) -> str:
+        """' weight 1 from 0.1 over 40 geometric gated per instance cost 0.05', or ''."""
+        out = ""
+        if self.schedule is not None:
+            s = self.schedule
+            out += (f" weight {format_expr(self.weight)} from {format_expr(s.start)} over "
+                    f"{s.stages} {s.shape.value}")
+        if self.gate is not None:
+            out += (" gated" + (" per instance" if self.gate.per_instance else "")
+                    + f" cost {format_expr(self.gate.cost)}")
+        return out
+
     @property
     def loop_vars(self) -> tuple[str, ...]:
         return tuple(r.var for r in self.ranges.ranges) if self.ranges else ()

@@ -143,9 +143,11 @@ def dump_stage(model: Model, stage: str) -> str:
         lines = [f"model {model.name}"]
         lines += [f"size {s.name}" + (" (from data)" if s.default is None else "") for s in model.sizes]
         lines += [f"param {p.name}" for p in model.params]
-        lines += [f"data {d.name} : {d.dtype.value}" for d in model.data]
+        lines += [f"data {d.name} : {d.dtype.value}"
+                  + (f" from {d.source.call_text()}" if d.source else "") for d in model.data]
         lines += [f"var {v.name}" for v in model.variables]
-        lines += [f"factor {f.name} = {f.energy} ({len(f.slot_args)} slots)" for f in model.families]
+        lines += [f"factor {f.name} = {f.energy} ({len(f.slot_args)} slots)" + f.clauses_text()
+                  for f in model.families]
         lines.append("kernel spec:")
         lines.append(model.kernel_spec())
         return "\n".join(lines)
