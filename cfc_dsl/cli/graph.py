@@ -67,7 +67,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     settings, data = parse_settings(args.set), parse_data(args.data)
     given = {d.name for d in data}
     needs_bind = (args.view == "expanded" or args.solution or settings or data
-                  or all(d.name in given for d in model.data))
+                  or all(d.name in given or d.source is not None for d in model.data))
     bound = bind(model, settings, data) if needs_bind else None
     solution = load_solution(Path(args.solution), bound) if args.solution and bound else None
     if args.view == "expanded":

@@ -50,7 +50,7 @@ def repr_svg(model: Model, bound: BoundModel | None = None,
     if bound is not None and bound.n + sum(t.size for t in bound.families) <= MAX_NODES:
         scene = expanded_scene(bound, solution)
     else:
-        if bound is None and not model.data:
+        if bound is None and all(d.source is not None for d in model.data):
             try:  # default sizes give the families their instance counts
                 bound = bind(model)
             except CfcError:

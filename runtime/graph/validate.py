@@ -110,7 +110,7 @@ def check_graph(model: Model, settings: tuple[Setting, ...] = (),
     report holds one note that says to pass --data.
     """
     given = {d.name for d in data}
-    missing = [d for d in model.data if d.name not in given]
+    missing = [d for d in model.data if d.name not in given and d.source is None]
     if missing:
         names = ", ".join(f"'{d.name}'" for d in missing)
         flags = " ".join(f"--data {d.name}=PATH" for d in missing)
