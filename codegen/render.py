@@ -52,6 +52,7 @@ class _Variant:
     energy: str
     gradient: tuple[_Grad, ...]
     prefetch: tuple[str, ...] = ()  # C only: hints for the X and G entries CFC_AHEAD ahead
+    mask: int = 0  # bit j: slot j has a gradient term (the threaded kernels' C layout)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class _SecondOrder:
 
 @dataclass(frozen=True)
 class _KernelView:
+    energy: str
     eg_name: str
     e_name: str
     slots: tuple[str, ...]
@@ -133,7 +135,8 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
     prefetch += [f"CFC_PREFETCH(&G[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in grads]
     return _Variant(name, gradient, tuple(loads), tuple(sorted(set(unused))),
                     tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
-                    ccode(body.outputs[0]), tuple(grads), prefetch=tuple(prefetch))
+                    ccode(body.outputs[0]), tuple(grads), prefetch=tuple(prefetch),
+                    mask=sum(1 << kernel.slots.index(g.slot) for g in grads))
 
 
 def _second_order(kernel: Kernel, body: Body, name: str, direction: bool) -> _SecondOrder:
@@ -174,7 +177,7 @@ def _view(kernel: Kernel, model: Model | None) -> _KernelView:
         spec = model.energy(kernel.energy)
         signature, formula = spec.signature(), spec.formula()
     return _KernelView(
-        kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
+        kernel.energy, kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
         (_variant(kernel, kernel.energy_and_grad, kernel.eg_name, True),
          _variant(kernel, kernel.energy_only, kernel.e_name, False)),
         _second_order(kernel, kernel.hessian_vector, kernel.hv_name, True),
@@ -188,7 +191,7 @@ def render(module: KernelModule, target: Target = Target.C, model: Model | None 
     kernels = [_view(k, model) for k in module.kernels]
     guard = re.sub(r"[^A-Za-z0-9]", "_", module.model).upper()
     common = {"version": module.version, "model": module.model, "kernels": kernels,
-              "guard": guard, **bounds_context(bounds, target)}
+              "guard": guard, "threaded": target is Target.C, **bounds_context(bounds, target)}
     source = env.get_template(language(target).template).render(**common)
     header = env.get_template("kernels.h.j2").render(restrict="restrict ", **common)
     cdef = env.get_template("prototypes.h.j2").render(restrict="", **common)

@@ -58,7 +58,8 @@ class CompiledModel:
              weights: Mapping[str, float] | None = None,
              data: Mapping[str, np.ndarray | str | Path] | None = None,
              init: Mapping[str, Any] | None = None, settings: tuple[Setting, ...] = (),
-             data_inputs: tuple[DataInput, ...] = ()) -> Problem:
+             data_inputs: tuple[DataInput, ...] = (), threads: int | None = None,
+             reorder: str | None = None) -> Problem:
         sets = list(settings)
         sets += [Setting(k, float(v)) for k, v in (sizes or {}).items()]
         sets += [Setting(k, float(v)) for k, v in (params or {}).items()]
@@ -70,7 +71,7 @@ class CompiledModel:
         point.update({k: np.asarray(v, float) for k, v in (init or {}).items()})
         point.spans.update(getattr(init, "spans", {}))  # a point file's: where each key is
         bound = bind(self.model, tuple(sets), tuple(inputs), point)
-        return Problem(self, bound)
+        return Problem(self, bound, threads, reorder)  # C backend: threads, locality
 
 
 def compile_model(model: Model, target: Target = Target.C,
@@ -193,7 +194,7 @@ class Relaxation:
 class Problem:
     """A bound model with a backend: evaluate F and its gradient, or relax it."""
 
-    def __init__(self, compiled: CompiledModel, bound: BoundModel):
+    def __init__(self, compiled: CompiledModel, bound: BoundModel, *options: Any):
         self.compiled = compiled
         self.bound = bound
         self.backend: Backend
@@ -202,7 +203,7 @@ class Problem:
 
             self.backend = CudaBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
         else:
-            self.backend = (CBackend(bound, compiled.kernels.ffi, compiled.kernels.lib)
+            self.backend = (CBackend(bound, compiled.kernels.ffi, compiled.kernels.lib, *options)
                             if compiled.kernels else PythonBackend(bound))
         self.lower = bound.lower
         self.upper = bound.upper

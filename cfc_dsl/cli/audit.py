@@ -40,6 +40,9 @@ def register(subparsers: Any) -> None:
                    help="set a size, parameter or weight.FAMILY (repeatable)")
     p.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
                    help="a data array from a .npy or .csv file (repeatable)")
+    from cfc_dsl.cli.common import add_threads
+
+    add_threads(p)  # --threads, --reorder: the compiled side of the audit
     p.add_argument("--certificate", metavar="PATH", help="write the certificate (JSON) here")
     p.add_argument("--verify", metavar="CERT",
                    help="re-run the audit recorded in CERT and confirm it matches this source "

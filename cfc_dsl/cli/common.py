@@ -5,6 +5,7 @@ and binding from arguments, and the JSON shapes of values.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,31 @@ def parse_data(raw: list[str]):  # type: ignore[no-untyped-def]
                            "write e.g. --data edges=edges.npy")
         out.append(DataInput(name, Path(path), command_line_span(text, 7, 7 + len(name))))
     return tuple(out)
+
+
+def _thread_count(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """--threads and --reorder: how the C kernels run (neither changes a result's meaning)."""
+    p.add_argument("--threads", type=_thread_count, default=None, metavar="N",
+                   help="threads for the C kernels (default: CFC_THREADS, else all cores; "
+                   "small problems run on one); results are bit-identical for any N")
+    p.add_argument("--reorder", choices=["none", "sort", "rcm"], default=None,
+                   help="instance order for locality: sort by first variable (default), rcm "
+                   "also renumbers variables (reverse Cuthill-McKee); results keep your indices")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """The CLI owns its process: --threads/--reorder become CFC_THREADS/CFC_REORDER, which
+    every bind in this process reads (check's audit included)."""
+    if getattr(args, "threads", None) is not None:
+        os.environ["CFC_THREADS"] = str(args.threads)
+    if getattr(args, "reorder", None) is not None:
+        os.environ["CFC_REORDER"] = args.reorder
 
 
 def compiled_model(model: Model, backend: str):  # type: ignore[no-untyped-def]

@@ -37,6 +37,9 @@ def _backend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["auto", "c", "python", "cuda"], default="auto",
                    help="c: compiled kernels; python: NumPy reference; cuda: nvcc-built kernels "
                    "on an NVIDIA GPU; auto (default): c if a C compiler exists, else python")
+    from cfc_dsl.cli.common import add_threads
+
+    add_threads(p)  # --threads, --reorder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +117,9 @@ def _handler(command: str):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from cfc_dsl.cli.common import apply_threads
+
+        apply_threads(args)
         handler = getattr(args, "handler", None) or _handler(args.command)
         return int(handler(args) or 0)
     except CfcError as err:

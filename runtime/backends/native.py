@@ -15,7 +15,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cfc_dsl.runtime.backends.threads import (
+    Threaded,
+    openmp_built,
+    resolve_threads,
+    threaded_call,
+)
+from cfc_dsl.runtime.bind.reorder import Reorder, locality
 from cfc_dsl.runtime.bind.tables import BoundModel
+from cfc_dsl.runtime.build.openmp import say_single_threaded
 
 
 class BackendKind(Enum):
@@ -60,21 +68,30 @@ def bound_weights(bound: BoundModel) -> np.ndarray:
 
 
 class CBackend:
+    """The generated kernels through cffi, on `threads` threads (threads.py), over instance
+    tables reordered for locality (`reorder`, bind/reorder.py). The reordering stays in
+    here: x is permuted in and every gradient out, so callers see the user's indices."""
+
     kind = BackendKind.C
 
-    def __init__(self, bound: BoundModel, ffi: Any, lib: Any):
+    def __init__(self, bound: BoundModel, ffi: Any, lib: Any, threads: int | None = None,
+                 reorder: str | Reorder | None = None):
         self.bound = bound
         self.ffi = ffi
+        self.lib = lib
         self.weights = bound_weights(bound)
+        self.layout = locality(bound.n, tuple(t.slots for t in bound.families),
+                               Reorder.parse(reorder))
         self._keep: list[np.ndarray] = []
         self._calls: list[tuple[Any, Any, list[Any], float]] = []
         self._second: list[tuple[Any, Any]] = []  # cfc_hv_*, cfc_hd_* of each family
-        for table in bound.families:
+        for i, table in enumerate(bound.families):
             args: list[Any] = [table.size]
-            for arr in table.slots:
+            for arr in self.layout.slots[i]:
                 self._keep.append(arr)
                 args.append(ffi.cast("int64_t *", arr.ctypes.data))
-            for arr in table.params:
+            for arr in self.layout.params(i, table.params):
+                arr = np.ascontiguousarray(arr, dtype=np.float64)
                 self._keep.append(arr)
                 args.append(ffi.cast("double *", arr.ctypes.data))
             eg = getattr(lib, f"cfc_eg_{table.energy}")
@@ -82,14 +99,39 @@ class CBackend:
             self._calls.append((eg, e, args, table.weight))  # the bound weight, for benches
             self._second.append((getattr(lib, f"cfc_hv_{table.energy}"),
                                  getattr(lib, f"cfc_hd_{table.energy}")))
+        self._threaded: list[Threaded | None] = []
+        self.threads = resolve_threads(threads)
+
+    @property
+    def threads(self) -> int:
+        """The thread count the kernels run on (1 where the library has no OpenMP)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, count: int | None) -> None:
+        count = resolve_threads(count)
+        if count > 1 and not openmp_built(self.lib):
+            say_single_threaded(count)
+            count = 1
+        self._threads = count
+        self._threaded = [threaded_call(self.ffi, self.lib, t.energy, i, t.size, self.bound.n,
+                                        self.layout, count)
+                          for i, t in enumerate(self.bound.families)]
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.ascontiguousarray(x, dtype=np.float64)
         if x.shape != (self.bound.n,):  # the kernels index X and G with the bound tables
             raise ValueError(f"expected a flat vector of {self.bound.n} values, got shape "
                              f"{x.shape}")
+        if self.layout.perm is not None:
+            x = x[self.layout.perm]  # the kernels' numbering
         # from_buffer is ~1 us cheaper per array than cast(x.ctypes.data); it keeps x alive
         return x, self.ffi.from_buffer("double[]", x)
+
+    def _out(self, g: np.ndarray) -> np.ndarray:
+        """A gradient (or rows of them) in the kernels' numbering -> the user's."""
+        inverse = self.layout.inverse
+        return g if inverse is None else g[..., inverse]
 
     def _w(self, weights: np.ndarray | None) -> list[float]:
         w = self.weights if weights is None else weights
@@ -97,11 +139,17 @@ class CBackend:
             raise ValueError(f"expected {len(self._calls)} weights, got {len(w)}")
         return [float(v) for v in w]
 
+    def _eg(self, i: int, w: float, xp: Any, gp: Any) -> float:
+        eg, _, args, _ = self._calls[i]
+        par = self._threaded[i]
+        return eg(*args, w, xp, gp) if par is None else par.egp(*args, w, xp, gp, *par.eg_tail)
+
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]:
         x, xp = self._x(x)
-        fam = np.array([w * e(*args, xp) for (_, e, args, _), w
-                        in zip(self._calls, self._w(weights), strict=True)])
+        fam = np.array([w * (e(*args, xp) if par is None else par.ep(*args, xp, *par.e_tail))
+                        for (_, e, args, _), par, w
+                        in zip(self._calls, self._threaded, self._w(weights), strict=True)])
         return total(fam), fam
 
     def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
@@ -109,19 +157,17 @@ class CBackend:
         x, xp = self._x(x)
         grad = np.zeros(x.shape[0])
         gp = self.ffi.from_buffer("double[]", grad)
-        fam = np.array([w * eg(*args, w, xp, gp) for (eg, _, args, _), w
-                        in zip(self._calls, self._w(weights), strict=True)])
-        return total(fam), fam, grad
+        fam = np.array([w * self._eg(i, w, xp, gp) for i, w in enumerate(self._w(weights))])
+        return total(fam), fam, self._out(grad)
 
     def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
                      ) -> tuple[float, np.ndarray, np.ndarray]:
         """One pass, each family's kernel into its own gradient row."""
         x, xp = self._x(x)
         rows = np.zeros((len(self._calls), x.shape[0]))
-        fam = np.array([w * eg(*args, w, xp, self.ffi.from_buffer("double[]", row))
-                        for (eg, _, args, _), w, row
-                        in zip(self._calls, self._w(weights), rows, strict=True)])
-        return total(fam), fam, rows
+        fam = np.array([w * self._eg(i, w, xp, self.ffi.from_buffer("double[]", rows[i]))
+                        for i, w in enumerate(self._w(weights))])
+        return total(fam), fam, self._out(rows)
 
     def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """H(x) v of the weighted total, one `cfc_hv_*` call per family."""
@@ -132,7 +178,7 @@ class CBackend:
         for (_, _, args, _), (hv, _), w in zip(self._calls, self._second, self._w(weights),
                                                strict=True):
             hv(*args, w, xp, vp, op)
-        return out
+        return self._out(out)
 
     def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         """diag H(x) of the weighted total, one `cfc_hd_*` call per family."""
@@ -142,7 +188,7 @@ class CBackend:
         for (_, _, args, _), (_, hd), w in zip(self._calls, self._second, self._w(weights),
                                                strict=True):
             hd(*args, w, xp, op)
-        return out
+        return self._out(out)
 
 
 def _plain_arguments(d: Any) -> tuple[list[Any], dict[Any, Any]]:

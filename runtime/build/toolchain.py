@@ -92,4 +92,8 @@ def toolchain() -> Toolchain:
             "install one (Debian/Ubuntu: 'apt-get install gcc'; macOS: 'xcode-select --install'), "
             "set CC to its path, or run with '--backend python' to use the slower reference backend",
         )
-    return Toolchain(command, compiler_version(command), C_FLAGS + SHARED_FLAGS, python_abi())
+    from cfc_dsl.runtime.build.openmp import openmp_flags
+
+    version = compiler_version(command)
+    flags = C_FLAGS + openmp_flags(command, version) + SHARED_FLAGS  # OpenMP: build/openmp.py
+    return Toolchain(command, version, flags, python_abi())

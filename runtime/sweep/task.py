@@ -87,7 +87,7 @@ def run_point(task: PointTask) -> dict[str, Any]:
         compiled = compiled_model(task.source, task.name, task.relax.backend)
         start = time.perf_counter()  # wall time of the point: bind and relax, not the build
         problem = compiled.bind(settings=tuple(Setting(k, v) for k, v in task.settings),
-                                data=dict(task.data))
+                                data=dict(task.data), threads=1)  # workers share the cores
         result = problem.relax(solver=task.relax.solver, max_steps=task.relax.max_steps,
                                tol=task.relax.tol)
         values = result.values

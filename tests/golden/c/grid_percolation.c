@@ -40,12 +40,26 @@ static inline double cfc_sign(double u) { return cfc_select(u > 0.0, 1.0, cfc_se
 static inline double cfc_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
 static inline double cfc_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
 
+/* The cfc_ep_ and cfc_egp_ entry points give the same bits as cfc_e_ and cfc_eg_ on any
+   number of threads: block sums go into B and are added in block order; each instance's
+   gradient terms go into C, and each variable pulls its terms in instance order through
+   the table (off, ent) built at bind time, the order the serial scatter adds them in. */
 static inline void cfc_sum_add(double *sum, double *comp, double v)
 {
     double t = *sum + v;
     if (fabs(*sum) >= fabs(v)) *comp += (*sum - t) + v;
     else *comp += (v - t) + *sum;
     *sum = t;
+}
+
+/* 1 when built with OpenMP (-fopenmp), 0 when the threaded entry points run on one thread */
+int cfc_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
@@ -90,6 +104,88 @@ double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restri
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_landau on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double p_h = P_h[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_landau on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double p_h = P_h[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+            if (off == NULL) {
+                G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
+            } else {
+                C[k * 1 + 0] = 2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of landau have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_landau(void)
+{
+    return 1;
 }
 
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -174,6 +270,88 @@ double cfc_e_order(int64_t n, const int64_t *restrict s_x, const double *restric
     return sum + comp;
 }
 
+/* cfc_e_order on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double t0 = 1 - v_x;
+            block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_order on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double t0 = 1 - v_x;
+            block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
+            if (off == NULL) {
+                G[s_x[k]] += weight * (p_a*(2*v_x - 2) - 4*p_b*(t0*t0*t0));
+            } else {
+                C[k * 1 + 0] = p_a*(2*v_x - 2) - 4*p_b*(t0*t0*t0);
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of order have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_order(void)
+{
+    return 1;
+}
+
 void cfc_hv_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -255,6 +433,92 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_quadratic on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_quadratic on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*v_x - 2*v_y;
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+            if (off == NULL) {
+                G[s_x[k]] += weight * (p_w*t0);
+                G[s_y[k]] += weight * (-p_w*t0);
+            } else {
+                C[k * 2 + 0] = p_w*t0;
+                C[k * 2 + 1] = -p_w*t0;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of quadratic have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_quadratic(void)
+{
+    return 3;
 }
 
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)

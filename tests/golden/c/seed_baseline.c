@@ -40,12 +40,26 @@ static inline double cfc_sign(double u) { return cfc_select(u > 0.0, 1.0, cfc_se
 static inline double cfc_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
 static inline double cfc_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
 
+/* The cfc_ep_ and cfc_egp_ entry points give the same bits as cfc_e_ and cfc_eg_ on any
+   number of threads: block sums go into B and are added in block order; each instance's
+   gradient terms go into C, and each variable pulls its terms in instance order through
+   the table (off, ent) built at bind time, the order the serial scatter adds them in. */
 static inline void cfc_sum_add(double *sum, double *comp, double v)
 {
     double t = *sum + v;
     if (fabs(*sum) >= fabs(v)) *comp += (*sum - t) + v;
     else *comp += (v - t) + *sum;
     *sum = t;
+}
+
+/* 1 when built with OpenMP (-fopenmp), 0 when the threaded entry points run on one thread */
+int cfc_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
@@ -89,6 +103,87 @@ double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_gate_benefit on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
+            }
+            const double v_g = X[s_g[k]];
+            const double p_w = P_w[k];
+            const double p_delta = P_delta[k];
+            block += -p_delta*p_w*v_g;
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_gate_benefit on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+            }
+            const double v_g = X[s_g[k]];
+            const double p_w = P_w[k];
+            const double p_delta = P_delta[k];
+            const double t0 = p_delta*p_w;
+            block += -t0*v_g;
+            if (off == NULL) {
+                G[s_g[k]] += weight * (-t0);
+            } else {
+                C[k * 1 + 0] = -t0;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of gate_benefit have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_gate_benefit(void)
+{
+    return 1;
 }
 
 void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -154,6 +249,86 @@ double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_gate_local on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_gate_local on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
+            if (off == NULL) {
+                G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
+            } else {
+                C[k * 1 + 0] = 2*p_a*v_x + 4*p_b*(v_x*v_x*v_x);
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of gate_local have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_gate_local(void)
+{
+    return 1;
 }
 
 void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -237,6 +412,92 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_quadratic on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_quadratic on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*v_x - 2*v_y;
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+            if (off == NULL) {
+                G[s_x[k]] += weight * (p_w*t0);
+                G[s_y[k]] += weight * (-p_w*t0);
+            } else {
+                C[k * 2 + 0] = p_w*t0;
+                C[k * 2 + 1] = -p_w*t0;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of quadratic have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_quadratic(void)
+{
+    return 3;
 }
 
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)

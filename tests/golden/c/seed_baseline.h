@@ -2,16 +2,26 @@
 #ifndef CFC_SEED_BASELINE_H
 #define CFC_SEED_BASELINE_H
 #include <stdint.h>
+int cfc_openmp(void);
 double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G);
 double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X);
+double cfc_ep_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_gate_benefit(void);
 void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G);
 double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X);
+double cfc_ep_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_gate_local(void);
 void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G);
 double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X);
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_quadratic(void);
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D);
 void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, const double *P_w, const double *P_delta, double *H);

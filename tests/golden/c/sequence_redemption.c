@@ -40,12 +40,26 @@ static inline double cfc_sign(double u) { return cfc_select(u > 0.0, 1.0, cfc_se
 static inline double cfc_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
 static inline double cfc_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
 
+/* The cfc_ep_ and cfc_egp_ entry points give the same bits as cfc_e_ and cfc_eg_ on any
+   number of threads: block sums go into B and are added in block order; each instance's
+   gradient terms go into C, and each variable pulls its terms in instance order through
+   the table (off, ent) built at bind time, the order the serial scatter adds them in. */
 static inline void cfc_sum_add(double *sum, double *comp, double v)
 {
     double t = *sum + v;
     if (fabs(*sum) >= fabs(v)) *comp += (*sum - t) + v;
     else *comp += (v - t) + *sum;
     *sum = t;
+}
+
+/* 1 when built with OpenMP (-fopenmp), 0 when the threaded entry points run on one thread */
+int cfc_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* energy asym_hinge(x, y; w = 1, alpha = 1, beta = 1) = w * relu(beta * y - alpha * x)^2 */
@@ -98,6 +112,97 @@ double cfc_e_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *r
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_asym_hinge on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double p_alpha = P_alpha[k];
+            const double p_beta = P_beta[k];
+            block += p_w*((cfc_relu(-p_alpha*v_x + p_beta*v_y))*(cfc_relu(-p_alpha*v_x + p_beta*v_y)));
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_asym_hinge on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double p_alpha = P_alpha[k];
+            const double p_beta = P_beta[k];
+            const double t0 = cfc_relu(-p_alpha*v_x + p_beta*v_y);
+            const double t1 = 2*p_w*t0;
+            block += p_w*(t0*t0);
+            if (off == NULL) {
+                G[s_x[k]] += weight * (-p_alpha*t1);
+                G[s_y[k]] += weight * (p_beta*t1);
+            } else {
+                C[k * 2 + 0] = -p_alpha*t1;
+                C[k * 2 + 1] = p_beta*t1;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of asym_hinge have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_asym_hinge(void)
+{
+    return 3;
 }
 
 void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -202,6 +307,93 @@ double cfc_e_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_
     return sum + comp;
 }
 
+/* cfc_e_directed_hinge on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            block += p_w*((cfc_relu(-v_x + v_y))*(cfc_relu(-v_x + v_y)));
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_directed_hinge on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = cfc_relu(-v_x + v_y);
+            const double t1 = 2*p_w*t0;
+            block += p_w*(t0*t0);
+            if (off == NULL) {
+                G[s_x[k]] += weight * (-t1);
+                G[s_y[k]] += weight * (t1);
+            } else {
+                C[k * 2 + 0] = -t1;
+                C[k * 2 + 1] = t1;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of directed_hinge have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_directed_hinge(void)
+{
+    return 3;
+}
+
 void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -293,6 +485,87 @@ double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *
     return sum + comp;
 }
 
+/* cfc_e_gate_benefit on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
+            }
+            const double v_g = X[s_g[k]];
+            const double p_w = P_w[k];
+            const double p_delta = P_delta[k];
+            block += -p_delta*p_w*v_g;
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_gate_benefit on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+            }
+            const double v_g = X[s_g[k]];
+            const double p_w = P_w[k];
+            const double p_delta = P_delta[k];
+            const double t0 = p_delta*p_w;
+            block += -t0*v_g;
+            if (off == NULL) {
+                G[s_g[k]] += weight * (-t0);
+            } else {
+                C[k * 1 + 0] = -t0;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of gate_benefit have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_gate_benefit(void)
+{
+    return 1;
+}
+
 void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
     (void)HV;
@@ -356,6 +629,86 @@ double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_gate_local on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_gate_local on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
+            if (off == NULL) {
+                G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
+            } else {
+                C[k * 1 + 0] = 2*p_a*v_x + 4*p_b*(v_x*v_x*v_x);
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of gate_local have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_gate_local(void)
+{
+    return 1;
 }
 
 void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -436,6 +789,88 @@ double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restri
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_landau on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double p_h = P_h[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_landau on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            const double p_h = P_h[k];
+            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+            if (off == NULL) {
+                G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
+            } else {
+                C[k * 1 + 0] = 2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of landau have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_landau(void)
+{
+    return 1;
 }
 
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -521,6 +956,92 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
+}
+
+/* cfc_e_quadratic on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+        }
+        B[b] = block;
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* cfc_eg_quadratic on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
+   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
+   terms of this family share a variable, so each thread adds into G directly. */
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+{
+    (void)threads;
+    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t b0 = b * CFC_BLOCK;
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        double block = 0.0;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double v_y = X[s_y[k]];
+            const double p_w = P_w[k];
+            const double t0 = 2*v_x - 2*v_y;
+            block += p_w*((v_x - v_y)*(v_x - v_y));
+            if (off == NULL) {
+                G[s_x[k]] += weight * (p_w*t0);
+                G[s_y[k]] += weight * (-p_w*t0);
+            } else {
+                C[k * 2 + 0] = p_w*t0;
+                C[k * 2 + 1] = -p_w*t0;
+            }
+        }
+        B[b] = block;
+    }
+    if (off != NULL) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads)
+#endif
+        for (int64_t v = 0; v < nv; ++v) {
+            double acc = G[v];
+            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
+            G[v] = acc;
+        }
+    }
+    double sum = 0.0, comp = 0.0;
+    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    return sum + comp;
+}
+
+/* which slots of quadratic have a gradient term (bit j: slot j), in C's order */
+int64_t cfc_gm_quadratic(void)
+{
+    return 3;
 }
 
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)

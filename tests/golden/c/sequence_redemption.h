@@ -2,28 +2,47 @@
 #ifndef CFC_SEQUENCE_REDEMPTION_H
 #define CFC_SEQUENCE_REDEMPTION_H
 #include <stdint.h>
+int cfc_openmp(void);
 double cfc_eg_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G);
 double cfc_e_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, const double *restrict X);
+double cfc_ep_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_asym_hinge(void);
 void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G);
 double cfc_e_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X);
+double cfc_ep_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_directed_hinge(void);
 void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G);
 double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X);
+double cfc_ep_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_gate_benefit(void);
 void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G);
 double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X);
+double cfc_ep_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_gate_local(void);
 void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G);
 double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X);
+double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_landau(void);
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G);
 double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X);
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads);
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads);
+int64_t cfc_gm_quadratic(void);
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D);
 void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, const double *P_alpha, const double *P_beta, double *H);

@@ -1,0 +1,90 @@
+"""Threads for the C kernels: how many, and each family's threaded call when it pays.
+
+The count is a runtime argument of the kernels (not part of the cache key): an explicit
+`threads=`, else `CFC_THREADS`, else every core this process may use. A family smaller
+than SERIAL_BELOW instances runs the serial kernel; the threaded one gives the same bits
+(templates/parallel.c.j2), so the choice never changes a result, only the time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.runtime.bind.reorder import Locality
+
+# Below this many instances a family's kernel runs on one thread. bench/grad_throughput.py
+# --threshold measured it on the 2-core development machine (under load from other jobs):
+# at 10^4 instances two threads were slower than one (thread start-up and the pull pass
+# cost more than they save), from about 5 * 10^4 on they were faster on an idle core.
+SERIAL_BELOW = 50_000
+
+
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """An explicit count, else CFC_THREADS, else all cores; a CfcError when not >= 1."""
+    source = "threads"
+    value: Any = threads
+    if value is None:
+        env = os.environ.get("CFC_THREADS", "").strip()
+        if not env:
+            return available_cores()
+        source, value = "CFC_THREADS", env
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(value).strip() != str(count):
+        raise CfcError(ErrorKind.ARGUMENT, f"{source} must be a whole number >= 1, got "
+                       f"{value!r}", None, "e.g. --threads 2, or CFC_THREADS=1 for one thread")
+    return count
+
+
+@dataclass
+class Threaded:
+    """One family's threaded entry points with their scratch buffers and pull table."""
+
+    ep: Any  # cfc_ep_<energy>
+    egp: Any  # cfc_egp_<energy>
+    e_tail: tuple[Any, ...]  # (B, threads)
+    eg_tail: tuple[Any, ...]  # (B, C, nv, off, ent, threads)
+    keep: tuple[np.ndarray, ...]  # the buffers the pointers above point into
+
+
+def threaded_call(ffi: Any, lib: Any, energy: str, family: int, size: int, nv: int,
+                  layout: Locality, threads: int) -> Threaded | None:
+    """The threaded form of one family, or None where the serial kernel is the one to run."""
+    if threads <= 1 or size < SERIAL_BELOW or not hasattr(lib, f"cfc_egp_{energy}"):
+        return None
+    mask = int(getattr(lib, f"cfc_gm_{energy}")())
+    blocks = np.zeros(max(1, -(-size // 128)))  # CFC_BLOCK in templates/kernels.c.j2
+    terms = np.zeros(max(1, size * bin(mask).count("1")))
+    pull = layout.pull(family, nv, mask)
+    keep: tuple[np.ndarray, ...] = (blocks, terms)
+    off = ent = ffi.NULL
+    if pull is not None:
+        keep += pull
+        off = ffi.cast("int64_t *", pull[0].ctypes.data)
+        ent = ffi.cast("int64_t *", pull[1].ctypes.data)
+    bp = ffi.cast("double *", blocks.ctypes.data)
+    cp = ffi.cast("double *", terms.ctypes.data)
+    return Threaded(getattr(lib, f"cfc_ep_{energy}"), getattr(lib, f"cfc_egp_{energy}"),
+                    (bp, threads), (bp, cp, nv, off, ent, threads), keep)
+
+
+def openmp_built(lib: Any) -> bool:
+    return bool(lib.cfc_openmp()) if hasattr(lib, "cfc_openmp") else False
+
+
+__all__ = ["SERIAL_BELOW", "Threaded", "available_cores", "openmp_built", "resolve_threads",
+           "threaded_call"]

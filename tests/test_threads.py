@@ -1,0 +1,150 @@
+"""Threads: the C kernels give the same bits on 1, 2 and 3 threads, on every shipped example
+and a random workload, with the threaded path forced on (SERIAL_BELOW = 0); the NumPy
+reference backend is the independent oracle for the values themselves. A build without
+OpenMP runs single-threaded and says so once; the thread count is checked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import cfc_dsl as cfc
+from cfc_dsl.diagnostics import CfcError
+from cfc_dsl.runtime.backends import threads as threads_mod
+from cfc_dsl.runtime.backends.threads import resolve_threads
+from tests.conftest import EXAMPLES
+
+RANDOM = """\
+model random_edges
+size N = 10
+var x[N] in [0, 1] = 0.5
+data edges[M, 2] : int
+data w[M]
+factor local[i in 0..N] = landau(x[i]; a = -0.5, b = 1.0)
+factor quad[e in 0..M]  = quadratic(x[edges[e, 0]], x[edges[e, 1]]; w = w[e])
+factor hinge[e in 0..M] = directed_hinge(x[edges[e, 1]], x[edges[e, 0]]; w = w[e])
+"""
+
+
+@pytest.fixture
+def always_threaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads_mod, "SERIAL_BELOW", 0)
+
+
+def random_problem(tmp_path, n: int, **bind):  # type: ignore[no-untyped-def]
+    path = tmp_path / "random_edges.cfc"
+    path.write_text(RANDOM)
+    rng = np.random.default_rng(7)
+    edges = rng.integers(0, n, size=(4 * n, 2))
+    data = {"edges": edges, "w": rng.random(4 * n)}
+    return cfc.load(path), {"sizes": {"N": n}, "data": data, **bind}
+
+
+def _evaluations(problem, x):  # type: ignore[no-untyped-def]
+    f, fam, g = problem.backend.energy_and_grad(x)
+    e, efam = problem.backend.energy(x)
+    _, _, rows = problem.backend.family_grads(x)
+    return [np.float64(f), fam, g, np.float64(e), efam, rows]
+
+
+def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    for u, v in zip(a, b, strict=True):
+        assert np.asarray(u).tobytes() == np.asarray(v).tobytes()
+
+
+def _check_threads(model, bind, x) -> None:  # type: ignore[no-untyped-def]
+    compiled = model.compile()
+    runs = {t: _evaluations(compiled.bind(**bind, threads=t), x) for t in (1, 2, 3)}
+    _same_bits(runs[1], runs[2])
+    _same_bits(runs[1], runs[3])
+    reference = model.compile(backend="python").bind(**bind)
+    f, _, g = reference.backend.energy_and_grad(x)
+    assert runs[2][0] == pytest.approx(f, rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(runs[2][2], g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.cfc")), ids=lambda p: p.stem)
+def test_examples_bit_identical_on_any_thread_count(path, always_threaded) -> None:  # type: ignore[no-untyped-def]
+    model = cfc.load(path)
+    names = {d.name for d in model.data}
+    bind = {"data": {"shortcuts": EXAMPLES / "grid_shortcuts.npy"}} if "shortcuts" in names else {}
+    bound = model.compile().bind(**bind)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(bound.lower, bound.upper)
+    _check_threads(model, bind, x)
+
+
+@pytest.mark.parametrize("reorder", ["none", "sort", "rcm"])
+def test_random_workload_bit_identical(tmp_path, always_threaded, reorder) -> None:  # type: ignore[no-untyped-def]
+    model, bind = random_problem(tmp_path, 2000, reorder=reorder)
+    x = np.random.default_rng(3).random(2000)
+    _check_threads(model, bind, x)
+
+
+def test_threaded_path_is_taken(tmp_path, always_threaded) -> None:  # type: ignore[no-untyped-def]
+    model, bind = random_problem(tmp_path, 500)
+    problem = model.compile().bind(**bind, threads=2)
+    assert problem.backend.threads == 2
+    assert all(t is not None for t in problem.backend._threaded)
+    # the Landau family touches each variable once: no pull table, direct adds
+    assert problem.backend.layout.pull(0, 500, 1) is None
+    assert problem.backend.layout.pull(1, 500, 3) is not None
+
+
+def test_small_problems_stay_serial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, bind = random_problem(tmp_path, 100)
+    problem = model.compile().bind(**bind, threads=2)
+    assert all(t is None for t in problem.backend._threaded)  # below SERIAL_BELOW
+
+
+def test_thread_count_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CFC_THREADS", "3")
+    assert resolve_threads(None) == 3
+    assert resolve_threads(2) == 2
+    monkeypatch.delenv("CFC_THREADS")
+    assert resolve_threads(None) >= 1
+    for bad in (0, -1, "two", 1.5):
+        with pytest.raises(CfcError):
+            resolve_threads(bad)  # type: ignore[arg-type]
+    monkeypatch.setenv("CFC_THREADS", "many")
+    with pytest.raises(CfcError, match="CFC_THREADS"):
+        resolve_threads(None)
+
+
+def test_without_openmp_single_threaded_and_said_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    script = f"""
+import numpy as np, cfc_dsl as cfc
+from cfc_dsl.runtime.build.toolchain import toolchain
+assert "-fopenmp" not in toolchain().flags
+m = cfc.load({str(EXAMPLES / 'chain.cfc')!r})
+c = m.compile()
+a = c.bind(threads=2); b = c.bind(threads=3)
+assert a.backend.threads == 1 and b.backend.threads == 1
+x = a.bound.x0
+assert a.energy_and_grad(x)[0] == b.energy_and_grad(x)[0]
+"""
+    env = {**__import__("os").environ, "CFC_OPENMP": "0", "CFC_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("running single-threaded") == 1
+
+
+def test_cli_threads_flag(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from cfc_dsl.cli.main import main
+
+    monkeypatch.setenv("CFC_THREADS", "1")  # restored after the test: the CLI sets them
+    monkeypatch.setenv("CFC_REORDER", "sort")
+    outputs = []
+    for t in ("1", "2"):
+        out = tmp_path / f"out{t}.json"
+        assert main(["run", str(EXAMPLES / "chain.cfc"), "--threads", t, "--reorder", "rcm",
+                     "--max-steps", "50", "--quiet", "--out", str(out)]) == 0
+        result = json.loads(out.read_text())
+        outputs.append((result["x"], result["energy"]))
+    assert outputs[0] == outputs[1]
