@@ -94,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "model": model.name, "energy": result.energy, "energy_initial": result.energy_initial,
         "families": relaxation.families, "steps": result.steps, "converged": result.converged,
         "reason": result.reason.value, "delta_f90": result.delta_f90,
+        "second_order": relaxation.second_order,
         "x": nested(relaxation.values), "compile": compile_json(problem.compiled),
         "solver": result.solver,
         "solver_options": dataclasses.asdict(result.options or options),
@@ -121,8 +122,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cfc_dsl.runtime.observe.summary import summary_json
     from cfc_dsl.runtime.outputs import write_output
 
-    payload["provenance"] = provenance(problem, result.solver, options,
-                                       getattr(options, "seed", None))
+    payload["provenance"] = provenance(problem, result.solver, result.options or options,
+                                       getattr(result.options or options, "seed", None))
     payload["summary"] = summary_json(relaxation.problem, result.x, relaxation.families,
                                       residuals=args.verbose)  # needs SymPy: on request
     with st("write"):
@@ -158,6 +159,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from cfc_dsl.runtime.observe.summary import summary_lines
 
     print(f"  ΔF90    {plural(result.delta_f90, 'step')}")
+    check = result.second_order
+    if check is not None:
+        print(f"  curvature {check.min_curvature:.6g} (smallest found, "
+              f"{plural(check.lanczos_steps, 'Lanczos step')}): {'a local minimum' if check.passed else 'NOT a local minimum'}")
     if relaxation.lipschitz is not None:  # the solver declared it needs L
         L = relaxation.lipschitz
         print(f"  L       {L:.6g} (Gershgorin), step 1/L = {1 / L if L else math.inf:.6g}")
