@@ -9,11 +9,14 @@ Cells are numbered i*n + j, the flat index a model's `x[L, L]` uses.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from cfc_dsl.runtime.observables.registry import observable
+
+if TYPE_CHECKING:  # networkx only when an observable is computed: binding imports none
+    import networkx as nx
 
 
 def bond_grid(n: int, p: float, shortcut_frac: float = 0.0, seed: int = 0) -> nx.Graph:
@@ -21,6 +24,8 @@ def bond_grid(n: int, p: float, shortcut_frac: float = 0.0, seed: int = 0) -> nx
     if n < 1 or not 0.0 <= p <= 1.0 or shortcut_frac < 0.0:
         raise ValueError(f"need n >= 1, 0 <= p <= 1 and shortcut_frac >= 0, got n={n}, p={p}, "
                          f"shortcut_frac={shortcut_frac}")
+    import networkx as nx
+
     rng = random.Random(seed)
     graph = nx.Graph()
     graph.add_nodes_from(range(n * n))
@@ -36,6 +41,8 @@ def bond_grid(n: int, p: float, shortcut_frac: float = 0.0, seed: int = 0) -> nx
 
 def _giant(graph: nx.Graph) -> set[int]:
     """The largest component; among equally large ones, the one holding the smallest cell."""
+    import networkx as nx
+
     components = list(nx.connected_components(graph))
     if not components:
         return set()

@@ -32,8 +32,6 @@ def kinked_families(objective: SolverObjective) -> list[str]:
     bound = getattr(getattr(objective, "backend", None), "bound", None)
     if bound is None:
         return []
-    from cfc_dsl.derive import derive_energy, symbol
-
     specs = {e.name: e for e in bound.model.energies}
     kinked: dict[str, bool] = {}
     out = []
@@ -44,7 +42,9 @@ def kinked_families(objective: SolverObjective) -> list[str]:
             spec = specs[table.energy]
             if spec.builtin:
                 kinked[spec.name] = spec.name in KINKED_STDLIB
-            else:
+            else:  # SymPy only for a user's own energies: a stdlib model imports none
+                from cfc_dsl.derive import derive_energy, symbol
+
                 derived = derive_energy(spec, specs)
                 kinked[spec.name] = has_kink(derived.expr, {symbol(s) for s in spec.slots})
         if kinked[table.energy]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from cfc_dsl.runtime.solvers.base import (
@@ -22,6 +22,9 @@ from cfc_dsl.runtime.solvers.base import (
     StopReason,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+
+if TYPE_CHECKING:  # networkx only when cd runs: registering the solver imports none
+    import networkx as nx
 
 _EPS = float(np.finfo(np.float64).eps)
 COLOURING = "largest_first"  # networkx's greedy strategy: fixed, so colours are reproducible
@@ -40,6 +43,8 @@ class CdOptions(StopOptions):
 
 def interaction_graph(instances: Sequence[Sequence[np.ndarray]], n: int) -> nx.Graph:
     """Variables 0..n-1, with an edge between two that share a factor instance."""
+    import networkx as nx
+
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
     for slots in instances:
@@ -53,6 +58,8 @@ def interaction_graph(instances: Sequence[Sequence[np.ndarray]], n: int) -> nx.G
 
 def colour_classes(graph: nx.Graph) -> list[np.ndarray]:
     """The variables of each colour (sorted index arrays), from a greedy colouring."""
+    import networkx as nx
+
     colour = nx.greedy_color(graph, strategy=COLOURING)
     labels = np.array([colour[v] for v in range(graph.number_of_nodes())], dtype=np.int64)
     return [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)] if labels.size \

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy as sp
+
+if TYPE_CHECKING:  # SymPy only where a user energy is derived (has_kink): a run imports none
+    import sympy as sp
 
 Arrays = tuple[np.ndarray, ...]
 Pair = tuple[np.ndarray, np.ndarray]
@@ -157,6 +160,8 @@ _JUMPS = ("Step", "Sign")  # discontinuous themselves
 def has_kink(expr: sp.Expr, slots: set[sp.Symbol]) -> bool:
     """Whether a derived energy has a kink: relu/abs (min/max rewrite to relu) of a
     slot-dependent argument not raised to a power above 1, or a step/sign of one."""
+    import sympy as sp
+
     def walk(e: sp.Expr, squared: bool) -> bool:
         head = type(e).__name__
         depends = bool(e.free_symbols & slots)
