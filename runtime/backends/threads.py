@@ -17,11 +17,14 @@ import numpy as np
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.runtime.bind.reorder import Locality
 
-# Below this many instances a family's kernel runs on one thread. bench/grad_throughput.py
-# --threshold measured it on the 2-core development machine (under load from other jobs):
-# at 10^4 instances two threads were slower than one (thread start-up and the pull pass
-# cost more than they save), from about 5 * 10^4 on they were faster on an idle core.
-SERIAL_BELOW = 50_000
+# Below this many instances a family's kernel runs on one thread. Measured with
+# bench/grad_throughput.py --threshold on the 2-core development machine, which other jobs
+# kept at a load of 6-7: two threads were slower than one at every size up to 3 * 10^5
+# (2.3x slower there, 9-120x at 10^3-10^4; OMP_WAIT_POLICY=PASSIVE: 2.8x and 3.6-13x), so
+# no idle crossover could be measured. 2 * 10^5 keeps every problem the issue calls small
+# (10^2-10^5 variables in one family) serial even when a user asks for threads; the default
+# count (idle_cores) already gives a busy machine one thread.
+SERIAL_BELOW = 200_000
 
 
 def available_cores() -> int:
@@ -31,14 +34,27 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def idle_cores() -> int:
+    """All cores, less those other jobs keep busy (the 1-minute load average, this process
+    counted as one): the default never oversubscribes. On the loaded development machine
+    two threads were 2-120x slower than one at every size measured (bench/grad_throughput.py
+    --threshold), so a busy machine gets one thread."""
+    cores = available_cores()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cores
+    return max(1, min(cores, int(cores + 1 - busy + 0.5)))
+
+
 def resolve_threads(threads: int | None = None) -> int:
-    """An explicit count, else CFC_THREADS, else all cores; a CfcError when not >= 1."""
+    """An explicit count, else CFC_THREADS, else the idle cores; a CfcError when not >= 1."""
     source = "threads"
     value: Any = threads
     if value is None:
         env = os.environ.get("CFC_THREADS", "").strip()
         if not env:
-            return available_cores()
+            return idle_cores()
         source, value = "CFC_THREADS", env
     try:
         count = int(value)
@@ -86,5 +102,5 @@ def openmp_built(lib: Any) -> bool:
     return bool(lib.cfc_openmp()) if hasattr(lib, "cfc_openmp") else False
 
 
-__all__ = ["SERIAL_BELOW", "Threaded", "available_cores", "openmp_built", "resolve_threads",
+__all__ = ["SERIAL_BELOW", "Threaded", "available_cores", "idle_cores", "openmp_built", "resolve_threads",
            "threaded_call"]
