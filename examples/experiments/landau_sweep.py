@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> pl.DataFrame:
     grid = np.linspace(-1, 1, 201)
     ax.plot(grid, closed_form(grid), color="black", lw=0.8, ls="--", label="√(−a/2b)")
     ax.set_ylabel("η_final")
-    ax.legend(loc="upper right", title="η0")
+    ax.legend(loc="upper right", title="η0", fontsize=6, title_fontsize=6)
     picture = save(figure, args.out, "landau_sweep")
     worst = frame.filter(pl.col("a") != 0)["error_eta"].max()
     print(f"max |η_final − √(−a/2b)| over a ≠ 0: {worst:.2e}; wrote {table} and {picture}")
