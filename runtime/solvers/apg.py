@@ -15,6 +15,7 @@ import numpy as np
 from cfc_dsl.runtime.solvers.base import (
     SECOND_ORDER,
     Progress,
+    Rejected,
     Run,
     SolveResult,
     SolverObjective,
@@ -60,7 +61,7 @@ class AcceleratedGradient:
             step, x = run.steps + 1, run.x
             nxt = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * momentum * momentum))
             y = np.clip(x + ((momentum - 1.0) / nxt) * (x - x_prev), lo, hi)
-            moved = self._fista_step(objective, run, y, t, options)
+            moved = self._fista_step(objective, run, y, t, options, run.rejected(step))
             if moved is not None:
                 z, t_used, backtracks, f_z, fam, g_z = moved
                 uphill = options.gradient_restart and float((y - z) @ (z - x)) > 0
@@ -69,7 +70,7 @@ class AcceleratedGradient:
                 momentum = 1.0
                 d = ProjectedGradient._direction(run.g, options)
                 moved = ProjectedGradient._line_search(objective, x, run.f, run.g, d, t,
-                                                       options)
+                                                       options, run.rejected(step))
                 if moved is None:
                     if (done := run.done(StopReason.NO_DESCENT)) is not None:
                         return done
@@ -86,10 +87,11 @@ class AcceleratedGradient:
 
     @staticmethod
     def _fista_step(objective: SolverObjective, run: Run, y: np.ndarray, t: float,
-                    options: ApgOptions
+                    options: ApgOptions, reject: Rejected | None = None
                     ) -> tuple[np.ndarray, float, int, float, np.ndarray, np.ndarray] | None:
         """z = P(y - t g(y)) under the FISTA backtracking test, or None where z would not
-        lower F below F(x) (then the caller restarts)."""
+        lower F below F(x) (then the caller restarts); `reject` hears of each trial turned
+        down, by the backtracking test or the monotone safeguard (for the trace)."""
         lo, hi = objective.lower, objective.upper
         f_y, _, g_y = (run.f, run.fam, run.g) if np.array_equal(y, run.x) else \
             objective.energy_and_grad(y)
@@ -100,13 +102,19 @@ class AcceleratedGradient:
             z = np.clip(y - t * d_y, lo, hi)
             s = z - y
             model = f_y + float(g_y @ s) + float(s @ s) / (2.0 * t)
-            f_z, _ = objective.energy(z)
+            f_z, fam_z = objective.energy(z)
             if np.isfinite(f_z) and f_z <= model:
                 if not f_z < run.f:  # the monotone safeguard
+                    if reject is not None:
+                        reject(f_z, fam_z, t, backtracks, z)
                     return None
                 f_new, fam, g_new = objective.energy_and_grad(z)
                 if not f_new < run.f:
+                    if reject is not None:
+                        reject(f_new, fam, t, backtracks, z)
                     return None
                 return z, t, backtracks, f_new, fam, g_new
+            if reject is not None:
+                reject(f_z, fam_z, t, backtracks, z)
             t *= options.shrink
         return None

@@ -15,6 +15,7 @@ import numpy as np
 
 from cfc_dsl.runtime.solvers.base import (
     Progress,
+    Rejected,
     Run,
     SolveResult,
     SolverObjective,
@@ -91,7 +92,8 @@ class CoordinateDescent:
             x, f, fam, g = run.x, run.f, run.fam, run.g
             moved, unresolved, halvings, length = False, False, 0, 0.0
             for block in classes:
-                accepted = self._move(objective, x, f, g, block, reach, options, run.steps + 1)
+                accepted = self._move(objective, x, f, g, block, reach, options, run.steps + 1,
+                                      run.rejected(run.steps + 1))
                 if accepted is None or isinstance(accepted, bool):
                     unresolved = unresolved or accepted is True
                     continue
@@ -109,11 +111,12 @@ class CoordinateDescent:
 
     @staticmethod
     def _move(objective: SolverObjective, x: np.ndarray, f: float, g: np.ndarray,
-              block: np.ndarray, reach: np.ndarray, options: CdOptions, sweep: int
+              block: np.ndarray, reach: np.ndarray, options: CdOptions, sweep: int,
+              reject: Rejected | None = None
               ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, int, float] | bool | None:
         """One colour's move: (x, F, family energies, gradient, halvings, max |move|) once it
         lowers F; None when no halving does, True when the gain left is below what F resolves
-        (shorter steps would not tell either)."""
+        (shorter steps would not tell either). `reject` hears of each move turned down."""
         lo, hi = objective.lower[block], objective.upper[block]
         gb = g[block]
         h = np.asarray(objective.hess_diag(x), dtype=np.float64)[block]  # type: ignore[attr-defined]
@@ -137,6 +140,8 @@ class CoordinateDescent:
                                                        options.armijo_c * decrease):
                 objective.check_finite(trial, f_new, g_new, sweep)
                 return trial, f_new, fam, g_new, halvings, float(np.max(np.abs(step)))
+            if reject is not None:
+                reject(f_new, fam, float(np.max(np.abs(step))), halvings, trial)
             if noise:
                 return True
             beta *= 0.5

@@ -219,6 +219,8 @@ class TrustRegionNewton:
                         return done
                 continue
             rejected += 1
+            if (reject := run.rejected(run.steps + 1)) is not None:  # a trust-region trial
+                reject(f_new, fam, snorm, rejected - 1, x_new)
             if delta <= 4.0 * _EPS * max(1.0, float(np.linalg.norm(run.x))) or rejected > 60:
                 x_last = run.x
                 if (done := run.done(StopReason.NO_DESCENT)) is not None:
