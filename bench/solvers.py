@@ -1,5 +1,6 @@
 """Every registered solver on the issue-8 scenarios, with L-BFGS-B as the reference in the
-same run: wall time, energy evaluations, steps, ΔF90, the gap to the best energy any solver
+same run: wall time, kernel passes (HVPs included), steps, energy passes per accepted step
+(the result's `evaluations_per_step`), ΔF90, the gap to the best energy any solver
 found, and the final projected-gradient norm |x - P(x - grad F)|_inf. Ratios, not timed tests.
 
     python bench/solvers.py                    # seed, dense-16/32, chains, grid, random 1e4
@@ -101,7 +102,8 @@ def run(problem: Any, solver: str, max_steps: int) -> dict[str, Any]:
     problem.backend = counting.inner
     _, _, g = problem.energy_and_grad(r.x)
     return {"solver": r.result.solver if solver != "auto" else f"auto->{r.result.solver}",
-            "wall": wall, "evals": counting.evals, "steps": r.steps, "df90": r.delta_f90,
+            "wall": wall, "evals": counting.evals, "steps": r.steps,
+            "per_step": r.result.evaluations_per_step, "df90": r.delta_f90,
             "energy": r.energy, "pg": projected_gradient_norm(r.x, g, problem.lower, problem.upper),
             "reason": r.reason}
 
@@ -118,12 +120,12 @@ def main() -> None:
     load = os.getloadavg()
     print(f"machine load (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
           f"{os.cpu_count()} cores")
-    head = ("scenario", "solver", "wall s", "x lbfgsb", "evals", "steps", "ΔF90", "gap",
-            "|pg|inf", "reason")
+    head = ("scenario", "solver", "wall s", "x lbfgsb", "evals", "steps", "evals/step", "ΔF90",
+            "gap", "|pg|inf", "reason")
     if args.markdown:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     else:
-        print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>7}{:>10}{:>10}  {}").format(*head))
+        print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>11}{:>7}{:>10}{:>10}  {}").format(*head))
     for scenario, make in scenarios(args.large, args.huge):
         rows = [run(make(), s, args.max_steps) for s in solvers]
         ok = [r for r in rows if "error" not in r]
@@ -131,17 +133,19 @@ def main() -> None:
         ref = next((r["wall"] for r in ok if r["solver"] == "lbfgsb"), None)
         for r in rows:
             if "error" in r:
-                cells = (scenario, r["solver"], "-", "-", "-", "-", "-", "-", "-", r["error"])
+                cells = (scenario, r["solver"], *["-"] * 8, r["error"])
             else:
                 ratio = f"{r['wall'] / ref:.2f}" if ref else "-"
                 cells = (scenario, r["solver"], f"{r['wall']:.3f}", ratio, str(r["evals"]),
-                         str(r["steps"]), str(r["df90"]),
+                         str(r["steps"]), f"{r['per_step']:.2f}",
+                         str(r["df90"]),
                          f"{(r['energy'] - best) / max(1.0, abs(best)):.1e}",
                          f"{r['pg']:.1e}", r["reason"])
             if args.markdown:
                 print("| " + " | ".join(cells) + " |")
             else:
-                print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>7}{:>10}{:>10}  {}").format(*cells))
+                print(("{:<14}{:<18}{:>9}{:>9}{:>8}{:>7}{:>11}{:>7}{:>10}{:>10}  {}")
+                      .format(*cells))
 
 
 if __name__ == "__main__":

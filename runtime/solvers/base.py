@@ -92,10 +92,16 @@ class SolveResult:
     options: Any = None  # the solver's options dataclass, as run
     second_order: SecondOrder | None = None  # the test at the final state (None: not run)
     auto: str | None = None  # set by `auto`: why it chose `solver`
+    evaluations: int = 0  # kernel passes (energy, or energy and gradient), the start included
 
     @property
     def converged(self) -> bool:
         return self.reason is StopReason.CONVERGED
+
+    @property
+    def evaluations_per_step(self) -> float:
+        """Kernel passes per accepted step, the initial evaluation not counted."""
+        return (self.evaluations - 1) / self.steps if self.steps else 0.0
 
     @property
     def delta_f90(self) -> int:
@@ -127,6 +133,7 @@ class Run:
         self.progress = progress
         self.lo, self.hi = objective.lower, objective.upper
         self.x = np.clip(x0, self.lo, self.hi)
+        self._evaluated = int(getattr(objective, "evaluations", 0))  # before this run
         self.f, self.fam, self.g = objective.energy_and_grad(self.x)
         objective.check_finite(self.x, self.f, self.g, 0)
         self.f0 = self.f
@@ -212,7 +219,8 @@ class Run:
         return self._result(reason, check)
 
     def _result(self, reason: StopReason, check: SecondOrder | None) -> SolveResult:
+        evaluations = int(getattr(self.objective, "evaluations", 0)) - self._evaluated
         result = SolveResult(self.x, self.f, self.f0, self.fam, self.steps, reason, self.trace,
-                             self.solver, self.options, check)
+                             self.solver, self.options, check, evaluations=evaluations)
         self.recorder.finish(result)
         return result

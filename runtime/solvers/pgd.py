@@ -67,7 +67,7 @@ class ProjectedGradient:
         L = L if L and np.isfinite(L) else None
         cap = L if options.lipschitz_cap else None
         run = Run(objective, x0, options, self.name, 2.0 / cap if cap else None, progress)
-        escapes = -1
+        escapes, together = -1, True
         while run.steps < options.max_steps:
             if run.converged:
                 if (done := run.done(StopReason.CONVERGED)) is not None:
@@ -75,15 +75,17 @@ class ProjectedGradient:
                 continue
             if escapes != run.escapes:  # the start, or after an escape: no step history
                 escapes, t = run.escapes, self._first_step(run, L, options)
+                together = True
             step = run.steps + 1
             d = self._direction(run.g, options)
             accepted = self._line_search(objective, run.x, run.f, run.g, d, t, options,
-                                         run.rejected(step))
+                                         run.rejected(step), together)
             if accepted is None:
                 if (done := run.done(StopReason.NO_DESCENT)) is not None:
                     return done
                 continue
             x_new, t_used, backtracks, f_new, fam, g_new = accepted
+            together = backtracks == 0  # an unshrunk trial step is likely to pass again
             s, y = x_new - run.x, self._direction(g_new, options) - d
             sy = float(s @ y)
             if options.step:
@@ -126,9 +128,12 @@ class ProjectedGradient:
     @staticmethod
     def _line_search(objective: SolverObjective, x: np.ndarray, f: float, g: np.ndarray,
                      d: np.ndarray, t: float, options: PgdOptions,
-                     reject: Rejected | None = None) -> _Accepted | None:
+                     reject: Rejected | None = None, together: bool = False
+                     ) -> _Accepted | None:
         """The accepted trial with its energy, family energies and gradient, or None;
-        `reject` hears of each trial turned down (for the trace)."""
+        `reject` hears of each trial turned down (for the trace). With `together` (the
+        trial is likely to pass) the first trial is evaluated with its gradient, so an
+        accepted step costs one kernel pass; backtracking trials are energy-only."""
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
             trial = np.clip(x - t * d, lo, hi)
@@ -136,6 +141,16 @@ class ProjectedGradient:
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
             bound = f + options.armijo_c * decrease
+            if together and backtracks == 0:
+                # the recorded energy is this pass's own value, so Armijo holds for it exactly;
+                # a non-finite one is turned down like any other trial
+                f_new, fam, g_new = objective.energy_and_grad(trial)
+                if np.isfinite(f_new) and f_new <= bound:
+                    return trial, t, backtracks, f_new, fam, g_new
+                if reject is not None:
+                    reject(f_new, fam, t, backtracks, trial)
+                t *= options.shrink
+                continue
             f_trial, fam_trial = objective.energy(trial)
             if np.isfinite(f_trial) and f_trial <= bound:
                 # The energy recorded for x+ comes from the energy-and-gradient kernels, which
