@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_coordinate_arguments(p)  # --homotopy, --adapter, --adapter-opt
     _backend(p)
     p.add_argument("--trace", help="write the trace (.csv or .parquet)")
+    p.add_argument("--plot", metavar="PATH", help="draw the trace as in 'cfc plot' "
+                   "(.png, .pdf or .svg; needs matplotlib)")
     p.add_argument("--out", help="write the result as JSON (readable by eval --at and "
                    "run --init), or .npz for large arrays")
     p.add_argument("--json", action="store_true")

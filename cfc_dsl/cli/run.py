@@ -34,6 +34,37 @@ def _check_run_args(args: argparse.Namespace) -> None:
         if args.trace and Path(args.out).resolve() == Path(args.trace).resolve():
             raise CfcError(ErrorKind.ARGUMENT, "--out and --trace name the same file", None,
                            "give the result and the trace different names")
+    if getattr(args, "plot", None):
+        if any(given and _same(Path(args.plot), given) for given in (args.trace, args.out)):
+            raise CfcError(ErrorKind.ARGUMENT, f"--plot '{args.plot}' names the same file "
+                           "as --trace or --out", None, "give the figure its own name")
+        plot = check_output(args.plot, "--plot", inputs, "trace.png")
+        _plots().figure_format(plot)  # .png, .pdf or .svg, before anything runs
+
+
+def _same(a: Path, b: str) -> bool:
+    return a.resolve() == Path(b).resolve()
+
+
+def _plots():  # type: ignore[no-untyped-def]
+    """runtime/observe/plots.py, imported only for --plot (a plain run loads no matplotlib)."""
+    try:
+        from cfc_dsl.runtime.observe import plots
+    except ImportError as exc:
+        raise CfcError(ErrorKind.ENVIRONMENT, f"--plot needs matplotlib ({exc})", None,
+                       "install it: pip install matplotlib") from None
+    return plots
+
+
+def _write_plot(path: Path, label: str, trace: object) -> None:
+    """--plot: the run's own trace drawn as `cfc plot` draws a trace file."""
+    from cfc_dsl.runtime.observe.panels import Table
+    from cfc_dsl.runtime.outputs import write_output
+
+    plots = _plots()
+    figure = plots.trace_figure([Table(label, str(path), trace.frame())])  # type: ignore[attr-defined]
+    fmt = plots.figure_format(path)
+    write_output(path, lambda target: plots.save_figure(figure, target, fmt), "--plot")
 
 
 def add_coordinate_arguments(p: argparse.ArgumentParser) -> None:
@@ -130,6 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.trace:
             result.trace.provenance = payload["provenance"]
             write_output(Path(args.trace), result.trace.write, "--trace")
+        if getattr(args, "plot", None):
+            _write_plot(Path(args.plot), model.name, result.trace)
         if args.out:
             write_result(Path(args.out), payload, relaxation.values)
     if args.quiet:
@@ -171,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}}  {value + 0.0:.10g}")  # + 0.0: no '-0'
     for line in summary_lines(payload["summary"], shown(args, problem, result.x)):
         print(line)
-    for extra in (args.trace, args.out):
+    for extra in (args.trace, args.out, getattr(args, "plot", None)):
         if extra:
             print(f"  wrote {extra}")
     return 0
