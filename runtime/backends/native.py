@@ -58,8 +58,18 @@ class Backend(Protocol):
         ...
 
 
+def exact_sum(values: np.ndarray) -> float:
+    """An exactly rounded sum (math.fsum); where it refuses (-inf + inf, or an intermediate
+    overflow) the plain IEEE sum, NaN or +-inf, so that the NaN reporter can name the family."""
+    try:
+        return math.fsum(values.tolist())
+    except (ValueError, OverflowError):
+        with np.errstate(all="ignore"):
+            return float(np.sum(values))
+
+
 def total(families: np.ndarray) -> float:
-    return math.fsum(families.tolist())
+    return exact_sum(families)
 
 
 def bound_weights(bound: BoundModel) -> np.ndarray:
@@ -240,7 +250,7 @@ class PythonBackend:
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]:
         w = self._w(weights)
-        fam = np.array([w[i] * math.fsum(self.per_instance(i, x).tolist())
+        fam = np.array([w[i] * exact_sum(self.per_instance(i, x))
                         for i in range(len(self.bound.families))])
         return total(fam), fam
 
@@ -264,7 +274,7 @@ class PythonBackend:
         for i, table in enumerate(self.bound.families):
             _, grads = self._fns[table.energy]
             values = [x[s] for s in table.slots]
-            fam.append(w[i] * math.fsum(self.per_instance(i, x).tolist()))
+            fam.append(w[i] * exact_sum(self.per_instance(i, x)))
             with np.errstate(all="ignore"):
                 for slot, g in zip(table.slots, grads, strict=False):
                     gv = np.broadcast_to(np.asarray(g(*values, *table.params), float), (table.size,))
