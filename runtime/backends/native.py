@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cfc_dsl.runtime.backends.buffers import BufferPool, fsum_list
 from cfc_dsl.runtime.backends.threads import (
     Threaded,
     openmp_built,
@@ -24,6 +25,8 @@ from cfc_dsl.runtime.backends.threads import (
 from cfc_dsl.runtime.bind.reorder import Reorder, locality
 from cfc_dsl.runtime.bind.tables import BoundModel
 from cfc_dsl.runtime.build.openmp import say_single_threaded
+
+_F64 = np.dtype(np.float64)
 
 
 class BackendKind(Enum):
@@ -110,6 +113,12 @@ class CBackend:
             self._second.append((getattr(lib, f"cfc_hv_{table.energy}"),
                                  getattr(lib, f"cfc_hd_{table.energy}")))
         self._threaded: list[Threaded | None] = []
+        # per family (kernel, leading arguments, trailing arguments) of the energy+gradient
+        # and the energy-only call, rebuilt with the thread count: one tuple unpack a call
+        self._eg_plan: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]] = []
+        self._e_plan: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]] = []
+        self._grads = BufferPool(ffi, bound.n)  # gradients reused once their caller drops them
+        self._shape, self._wshape = (bound.n,), (len(bound.families),)
         self.threads = resolve_threads(threads)
 
     @property
@@ -127,10 +136,15 @@ class CBackend:
         self._threaded = [threaded_call(self.ffi, self.lib, t.energy, i, t.size, self.bound.n,
                                         self.layout, count)
                           for i, t in enumerate(self.bound.families)]
+        self._eg_plan, self._e_plan = [], []
+        for (eg, e, args, _), par in zip(self._calls, self._threaded, strict=True):
+            head = tuple(args)
+            self._eg_plan.append((eg, head, ()) if par is None else (par.egp, head, par.eg_tail))
+            self._e_plan.append((e, head, ()) if par is None else (par.ep, head, par.e_tail))
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if x.shape != (self.bound.n,):  # the kernels index X and G with the bound tables
+        x = np.ascontiguousarray(x, _F64)
+        if x.shape != self._shape:  # the kernels index X and G with the bound tables
             raise ValueError(f"expected a flat vector of {self.bound.n} values, got shape "
                              f"{x.shape}")
         if self.layout.perm is not None:
@@ -145,30 +159,33 @@ class CBackend:
 
     def _w(self, weights: np.ndarray | None) -> list[float]:
         w = self.weights if weights is None else weights
-        if len(w) != len(self._calls):
-            raise ValueError(f"expected {len(self._calls)} weights, got {len(w)}")
-        return [float(v) for v in w]
+        if type(w) is not np.ndarray or w.dtype is not _F64:
+            w = np.asarray(w, dtype=np.float64)
+        if w.shape != self._wshape:
+            raise ValueError(f"expected {len(self._calls)} weights, got {w.size}")
+        return w.tolist()  # Python floats, as float(v) of each
 
     def _eg(self, i: int, w: float, xp: Any, gp: Any) -> float:
-        eg, _, args, _ = self._calls[i]
-        par = self._threaded[i]
-        return eg(*args, w, xp, gp) if par is None else par.egp(*args, w, xp, gp, *par.eg_tail)
+        fn, head, tail = self._eg_plan[i]
+        return fn(*head, w, xp, gp, *tail)
 
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]:
         x, xp = self._x(x)
-        fam = np.array([w * (e(*args, xp) if par is None else par.ep(*args, xp, *par.e_tail))
-                        for (_, e, args, _), par, w
-                        in zip(self._calls, self._threaded, self._w(weights), strict=True)])
-        return total(fam), fam
+        fam = [w * fn(*head, xp, *tail)
+               for (fn, head, tail), w in zip(self._e_plan, self._w(weights), strict=True)]
+        return fsum_list(fam), np.array(fam)
 
     def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
                         ) -> tuple[float, np.ndarray, np.ndarray]:
+        """(F, family energies, gradient). The gradient array is the caller's to keep; its
+        buffer (and pointer) is reused by a later call only once the caller has dropped it
+        (buffers.py), so a solver holding `g` across steps is safe."""
         x, xp = self._x(x)
-        grad = np.zeros(x.shape[0])
-        gp = self.ffi.from_buffer("double[]", grad)
-        fam = np.array([w * self._eg(i, w, xp, gp) for i, w in enumerate(self._w(weights))])
-        return total(fam), fam, self._out(grad)
+        grad, gp = self._grads.take()
+        fam = [w * fn(*head, w, xp, gp, *tail)
+               for (fn, head, tail), w in zip(self._eg_plan, self._w(weights), strict=True)]
+        return fsum_list(fam), np.array(fam), self._out(grad)
 
     def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
                      ) -> tuple[float, np.ndarray, np.ndarray]:

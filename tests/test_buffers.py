@@ -1,0 +1,63 @@
+"""Gradient buffers reused across calls (runtime/backends/buffers.py): a gradient a caller
+still holds is never overwritten by a later evaluation, one it dropped is reused, and the
+values stay those of a fresh evaluation (the NumPy reference backend is the oracle)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import cfc_dsl as cfc
+from cfc_dsl.runtime.backends.buffers import fsum_list
+from cfc_dsl.runtime.backends.native import BackendKind, exact_sum
+from tests.conftest import EXAMPLES
+
+
+def _problems(reorder: str | None = None):  # type: ignore[no-untyped-def]
+    model = cfc.load(EXAMPLES / "chain.cfc")
+    c = model.compile().bind(sizes={"N": 12}, threads=1, reorder=reorder)
+    py = model.compile(backend="python").bind(sizes={"N": 12})
+    assert py.backend.kind is BackendKind.PYTHON
+    return c, py
+
+
+def test_held_gradients_are_never_overwritten() -> None:
+    c, py = _problems()
+    rng = np.random.default_rng(3)
+    points = [rng.uniform(0.0, 1.0, 12) for _ in range(8)]
+    held = [c.backend.energy_and_grad(x)[2] for x in points]  # more than the pool keeps
+    view = held[0][2:5]
+    del held[0]  # a view of it still holds the buffer
+    for x in points:
+        c.backend.energy_and_grad(x)
+    np.testing.assert_allclose(view, py.backend.energy_and_grad(points[0])[2][2:5], rtol=1e-12,
+                               atol=1e-14)
+    for x, g in zip(points[1:], held, strict=True):
+        np.testing.assert_allclose(g, py.backend.energy_and_grad(x)[2], rtol=1e-12,
+                                   atol=1e-14)
+
+
+def test_dropped_gradient_is_reused_with_the_same_values() -> None:
+    c, _ = _problems()
+    x = np.linspace(0.1, 0.9, 12)
+    first = c.backend.energy_and_grad(x)[2]
+    expected, address = first.copy(), first.ctypes.data
+    del first
+    again = c.backend.energy_and_grad(x)[2]
+    assert again.ctypes.data == address  # the pool's buffer, zeroed before the kernels
+    assert again.tobytes() == expected.tobytes()
+
+
+def test_two_gradients_in_one_expression_differ() -> None:
+    c, py = _problems(reorder="rcm")
+    x, v = np.full(12, 0.4), np.linspace(-1.0, 1.0, 12)
+    diff = c.backend.energy_and_grad(x + 1e-3 * v)[2] - c.backend.energy_and_grad(x)[2]
+    oracle = py.backend.energy_and_grad(x + 1e-3 * v)[2] - py.backend.energy_and_grad(x)[2]
+    np.testing.assert_allclose(diff, oracle, rtol=1e-7, atol=1e-12)
+    assert np.any(diff != 0.0)
+
+
+def test_fsum_list_matches_exact_sum() -> None:
+    for values in ([1e16, 1.0, -1e16], [0.1] * 10, [float("inf"), -float("inf")],
+                   [1e308, 1e308], [], [2.5]):
+        a, b = fsum_list(list(values)), exact_sum(np.array(values, dtype=float))
+        assert np.float64(a).tobytes() == np.float64(b).tobytes()
