@@ -322,8 +322,9 @@ def test_certified_refuses_a_non_lipschitz_model(tmp_path: Path, backend: str) -
     assert "relu(abs(x - y) - m) has a kink where abs(x - y) = m" in lines[0]
     assert lines[1] == " 4 | factor margin[i in 0..3] = margin_hinge(x[i], x[i+1]; w = 1.5, m = 0.25)"
     assert lines[2] == "   |                            " + "^" * 45
-    assert lines[3].startswith("hint: use '--solver pgd'")
-    # pgd relaxes it, and run --json says why there is no L
+    assert lines[3] == ("hint: use '--solver auto' (the default) or '--solver pgd': neither "
+                        "needs a Lipschitz constant")
+    # the default relaxes it, and run --json says why there is no L
     out = run_cfc("run", str(path), "--json", "--backend", backend)
     assert out.returncode == 0, out.stderr
     lip = json.loads(out.stdout)["lipschitz"]

@@ -39,7 +39,9 @@ PGD_KEYS = options_hint("pgd")
 
 # ---------------------------------------------------------------- the registry
 def test_every_solver_is_registered_with_frozen_options_and_needs() -> None:
-    assert solver_names()[0] == "pgd" and "certified" in solver_names()
+    # `auto` is the default, listed first; every solver declares the generated Hessian-vector
+    # products for the shared second-order test, and L only where it uses it
+    assert solver_names()[0] == "auto" and {"pgd", "certified"} <= set(solver_names())
     assert PGD_KEYS.startswith(PGD_KEYS_START)
     for key in ("armijo_c: float = 0.0001", "shrink: float = 0.5", "max_backtracks: int = 60",
                 "lipschitz_cap: bool = False", "ftol: float = 1e-15", "stall_steps: int = 20"):
@@ -51,9 +53,13 @@ def test_every_solver_is_registered_with_frozen_options_and_needs() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             cls.Options().max_steps = 3  # type: ignore[misc]
         assert isinstance(cls().needs(cls.Options()), Needs)
-    assert solver_class("certified")().needs(solver_class("certified").Options()) is Needs.LIPSCHITZ
-    assert solver_class("pgd")().needs(PgdOptions()) is Needs.NONE
-    assert solver_class("pgd")().needs(PgdOptions(lipschitz_cap=True)) is Needs.LIPSCHITZ
+    for name in solver_names():
+        assert Needs.HVP in solver_class(name)().needs(solver_class(name).Options())
+    certified = solver_class("certified")
+    assert certified().needs(certified.Options()) == Needs.LIPSCHITZ | Needs.HVP
+    assert solver_class("pgd")().needs(PgdOptions()) == Needs.HVP
+    assert solver_class("pgd")().needs(PgdOptions(lipschitz_cap=True)) == (
+        Needs.LIPSCHITZ | Needs.HVP)
 
 
 def test_unknown_solver_lists_the_choices() -> None:
@@ -63,7 +69,7 @@ def test_unknown_solver_lists_the_choices() -> None:
     assert info.value.message == "unknown solver 'pdg'"
     assert info.value.hint == (f"did you mean 'pgd'? available solvers: "
                                f"{', '.join(solver_names())} (see 'cfc solvers')")
-    assert info.value.hint.startswith("did you mean 'pgd'? available solvers: pgd, ")
+    assert info.value.hint.startswith("did you mean 'pgd'? available solvers: auto, pgd, ")
 
 
 def test_register_refuses_twice_and_mutable_options() -> None:
@@ -130,17 +136,17 @@ def _cli_error(capsys, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_solver_opt_errors_point_at_the_command_line(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert _cli_error(capsys, "--solver-opt", "armijo=0.1") == [
+    assert _cli_error(capsys, "--solver", "pgd", "--solver-opt", "armijo=0.1") == [
         "<command line>:1:14: error: solver 'pgd' has no option 'armijo'",
         " 1 | --solver-opt armijo=0.1",
         "   |              ^^^^^^",
         "hint: did you mean 'armijo_c'? " + PGD_KEYS]
-    assert _cli_error(capsys, "--solver-opt", "max_steps=abc") == [
+    assert _cli_error(capsys, "--solver", "pgd", "--solver-opt", "max_steps=abc") == [
         "<command line>:1:24: error: option 'max_steps' of solver 'pgd' takes an int, got 'abc'",
         " 1 | --solver-opt max_steps=abc",
         "   |                        ^^^",
         "hint: " + PGD_KEYS]
-    assert _cli_error(capsys, "--max-steps", "-1")[:3] == [
+    assert _cli_error(capsys, "--solver", "pgd", "--max-steps", "-1")[:3] == [
         "<command line>:1:13: error: option 'max_steps' of solver 'pgd' must be >= 0, got '-1'",
         " 1 | --max-steps -1",
         "   |             ^^"]
@@ -151,7 +157,7 @@ def test_solver_opt_errors_point_at_the_command_line(capsys) -> None:  # type: i
 
 
 def test_solver_opt_and_shorthands_reach_the_solver(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["run", CHAIN, "--max-steps", "5", "--solver-opt", "max_steps=3",
+    assert main(["run", CHAIN, "--solver", "pgd", "--max-steps", "5", "--solver-opt", "max_steps=3",
                  "--solver-opt", "armijo_c=0.01", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["steps"] == 3  # --solver-opt comes after the shorthand
@@ -162,7 +168,8 @@ def test_cfc_solvers_lists_options_and_defaults(capsys) -> None:  # type: ignore
     assert main(["solvers", "--json"]) == 0
     listing = {s["name"]: s for s in json.loads(capsys.readouterr().out)["solvers"]}
     assert list(listing) == list(solver_names())
-    assert listing["certified"]["needs"] == ["lipschitz"] and listing["pgd"]["needs"] == []
+    assert listing["certified"]["needs"] == ["lipschitz", "hvp"]
+    assert listing["pgd"]["needs"] == ["hvp"]
     options = {o["name"]: (o["type"], o["default"]) for o in listing["pgd"]["options"]}
     assert options == {f.name: (type(f.default).__name__, f.default)
                        for f in dataclasses.fields(PgdOptions)}

@@ -184,7 +184,8 @@ class Run:
         if reason is StopReason.MAX_STEPS and not self.converged:
             return self._result(reason, None)
         check = second_order_test(self.objective, self.x, self.g, self.options.tol,
-                                  self.options.lanczos_steps, self.options.curvature_tol)
+                                  self.options.lanczos_steps, self.options.curvature_tol,
+                                  self.f)
         if (check.direction is not None and self.steps < self.options.max_steps
                 and self.escapes < MAX_ESCAPES):
             moved = escape(self.objective, self.x, self.f, self.g, check.direction,
@@ -211,7 +212,7 @@ class Run:
         if reason is not StopReason.MAX_STEPS or self.converged:
             check = second_order_test(self.objective, self.x, self.g, self.options.tol,
                                       self.options.lanczos_steps,
-                                      self.options.curvature_tol).report
+                                      self.options.curvature_tol, self.f).report
         if reason is StopReason.MAX_STEPS and self.converged:
             reason = StopReason.CONVERGED
         if reason is StopReason.CONVERGED and check is not None and not check.passed:

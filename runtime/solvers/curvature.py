@@ -95,9 +95,11 @@ def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int
 
 
 def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
-                      steps: int, curvature_tol: float) -> Curvature:
+                      steps: int, curvature_tol: float, f: float | None = None) -> Curvature:
     """Lanczos on the free coordinates at x: the smallest curvature and, when it is below
-    -curvature_tol x the largest |curvature| found, its direction."""
+    -curvature_tol x the largest |curvature| found, its direction. Given F(x), a negative
+    curvature too small to lower F by more than round-off anywhere in the box (|curvature|
+    x the free box's diameter^2 / 2 below 64 eps |F|) passes: no step could resolve it."""
     mask = free_mask(x, g, objective.lower, objective.upper, tol)
     if steps <= 0 or not mask.any():
         return Curvature(SecondOrder(0.0, True, 0), None)
@@ -106,30 +108,59 @@ def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
     if not math.isfinite(low):  # the Hessian is not finite here (g^p at 0, p < 2): probe
         return _probe(objective, x, mask, used)
     scale = float(np.max(np.abs(theta)))
-    if low < 0.0 and low < -curvature_tol * scale:
+    if low < 0.0 and low < -curvature_tol * scale and _resolvable(objective, mask, low, f):
         d = vectors[:, 0] * mask
         return Curvature(SecondOrder(low, False, used), d / np.linalg.norm(d))
     return Curvature(SecondOrder(low, True, used), None)
 
 
+def _resolvable(objective: Any, mask: np.ndarray, curvature: float, f: float | None) -> bool:
+    if f is None:
+        return True
+    width = (objective.upper - objective.lower)[mask]
+    diameter2 = float(width @ width)
+    return not math.isfinite(diameter2) or (
+        -0.5 * curvature * diameter2 > 64 * _EPS * max(1.0, abs(f)))
+
+
 def _probe(objective: Any, x: np.ndarray, mask: np.ndarray, used: int) -> Curvature:
-    """Where H is not finite: a seeded random direction into the box on the free set, tried
-    at two short steps; a drop beyond round-off fails the point, with the secant curvature."""
+    """Where H is not finite: a seeded random direction into the box on the free set, and the
+    inward one, tried at short steps; at each trial also the part of the direction whose
+    coordinates the gradient there still pulls along it (a coordinate gaining like g^p with
+    p < 2 is hidden by a neighbour losing faster, so the whole direction rises). A drop beyond
+    round-off fails the point, with the secant curvature."""
     lo, hi = objective.lower, objective.upper
     d = np.abs(np.random.default_rng(1).standard_normal(x.size)) * mask
     d = np.where(x >= hi, -d, d)
     d = np.where((x > lo) & (x < hi), d * np.sign(np.random.default_rng(2).standard_normal(
         x.size)), d)
-    d /= max(float(np.linalg.norm(d)), 1e-300)
     inward = np.where(x <= lo, 1.0, np.where(x >= hi, -1.0, 0.0)) * mask
     f = float(objective.energy(x)[0])
-    for u in (d, inward / max(float(np.linalg.norm(inward)), 1e-300)):
+    floor = 64 * _EPS * max(1.0, abs(f))
+
+    def drop(u: np.ndarray, alpha: float) -> float:
+        f_t = float(objective.energy(np.clip(x + alpha * u, lo, hi))[0])
+        return f - f_t if math.isfinite(f_t) else -math.inf
+
+    for u in (_unit(d), _unit(inward)):
+        if u is None:
+            continue
         for alpha in (1e-2, 1e-3, 1e-4, 1e-6):
-            f_t = float(objective.energy(np.clip(x + alpha * u, lo, hi))[0])
-            if math.isfinite(f_t) and f - f_t > 64 * _EPS * max(1.0, abs(f)):
-                curvature = -2.0 * (f - f_t) / (alpha * alpha)
-                return Curvature(SecondOrder(curvature, False, used), u)
+            trials = [u]
+            if drop(u, alpha) <= floor:
+                g_t = objective.energy_and_grad(np.clip(x + alpha * u, lo, hi))[2]
+                downhill = _unit(u * (u * np.asarray(g_t) < 0.0))
+                trials = [downhill] if downhill is not None else []
+            for v in trials:
+                gain = drop(v, alpha)
+                if gain > floor:
+                    return Curvature(SecondOrder(-2.0 * gain / (alpha * alpha), False, used), v)
     return Curvature(SecondOrder(math.nan, True, used), None)
+
+
+def _unit(v: np.ndarray) -> np.ndarray | None:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0.0 and math.isfinite(norm) else None
 
 
 Escape = tuple[np.ndarray, float, np.ndarray, np.ndarray, float, int]
@@ -138,17 +169,30 @@ Escape = tuple[np.ndarray, float, np.ndarray, np.ndarray, float, int]
 
 def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np.ndarray,
            curvature: float, c: float = 1e-4, max_halvings: int = 40) -> Escape | None:
-    """Move along +-direction, projected onto the box, from a step as long as the widest free
+    """Move along +-direction (or its reflection into the box at bounds, or the uniform move
+    inward there), projected onto the box, from a step as long as the widest free
     coordinate's box down by halvings, until F drops by at least c x the model's decrease
     (first order plus curvature/2 |s|^2) and by more than round-off; None when no trial does."""
     lo, hi = objective.lower, objective.upper
     d = -direction if float(g @ direction) > 0 else direction
+    # at a bound, the clipped +-d keep only the components pointing into the box, which can
+    # turn the curvature positive (a Ritz vector of a near-constant mode with some noise of
+    # either sign, at a corner); so the directions reflected into the box are tried as well
+    at_lo, at_hi = x <= lo, x >= hi
+    reflected = [np.where(at_lo, np.abs(v), np.where(at_hi, -np.abs(v), v)) for v in (d, -d)]
+    # and the uniform move into the box of the free coordinates at a bound (the mode a
+    # Ritz vector only approximates at a corner where every coordinate sits at 0)
+    inward = np.where(at_lo, 1.0, np.where(at_hi, -1.0, 0.0)) * (direction != 0)
+    norm = float(np.linalg.norm(inward))
+    reflected += [inward / norm] if norm > 0 else []
+    directions = [d, -d] + [v for v in reflected
+                            if not (np.array_equal(v, d) or np.array_equal(v, -d))]
     widths = (hi - lo)[direction != 0]
     widths = widths[np.isfinite(widths)]
     alpha = float(widths.max()) if widths.size else 1.0
     floor = 4.0 * _EPS * max(1.0, abs(f))
     for halvings in range(max_halvings + 1):
-        for s in (d, -d):
+        for s in directions:
             trial = np.clip(x + alpha * s, lo, hi)
             disp = trial - x
             model = min(0.0, float(g @ disp)) + 0.5 * curvature * float(disp @ disp)

@@ -205,4 +205,9 @@ def lipschitz_free_hint(solver: str) -> str:
             if Needs.LIPSCHITZ not in SOLVERS[n]().needs(SOLVERS[n].Options())]
     if not free:
         return "every registered solver needs a Lipschitz constant"
-    return f"use '--solver {free[0]}', which needs no Lipschitz constant"
+    # the default first (it routes kinks to prox), then plain pgd, the closest to certified
+    picks = [n for n in ("auto", "pgd") if n in free] or free[:1]
+    if len(picks) == 1:
+        return f"use '--solver {picks[0]}', which needs no Lipschitz constant"
+    return (f"use '--solver {picks[0]}' (the default) or '--solver {picks[1]}': neither needs "
+            "a Lipschitz constant")
