@@ -21,6 +21,7 @@ from cfc_dsl.builtins import Interval, Range
 from cfc_dsl.derive import DerivedEnergy
 from cfc_dsl.functions import FUNCTION_CLASSES, AbsVal, Relu, Step
 from cfc_dsl.lipschitz_numeric import HessianBound, evaluate_bound, poly_plan, univariate_max_abs
+from cfc_dsl.minmax import max_, min_
 
 
 class _Rule(NamedTuple):
@@ -137,42 +138,6 @@ def _hessian_bound(energy: DerivedEnergy) -> HessianBound:
                         tuple(map(tuple, entries)), lower, upper, tuple(map(tuple, method)), hess)
 
 
-def _minmax(cls: type, args: tuple[sp.Expr, ...]) -> sp.Expr:
-    """Max or Min without SymPy's pairwise ordering of the arguments (`_is_connected`, most
-    of a cold compile): nested ones flattened, repeats and the identity dropped, numbers
-    folded; what is left is built unevaluated."""
-    ident, absorb = (sp.S.NegativeInfinity, sp.S.Infinity) if cls is sp.Max else (
-        sp.S.Infinity, sp.S.NegativeInfinity)
-    flat: dict[sp.Expr, None] = {}
-    numbers = []
-    for a in args:
-        a = sp.sympify(a)
-        for b in (a.args if isinstance(a, cls) else (a,)):
-            if b == absorb:
-                return absorb
-            if b == ident:
-                continue
-            if b.is_Number:
-                numbers.append(b)
-            else:
-                flat[b] = None
-    if numbers:
-        flat[max(numbers) if cls is sp.Max else min(numbers)] = None
-    if not flat:
-        return ident
-    if len(flat) == 1:
-        return next(iter(flat))
-    return cls(*flat, evaluate=False)
-
-
-def _max(*args: sp.Expr) -> sp.Expr:
-    return _minmax(sp.Max, args)
-
-
-def _min(*args: sp.Expr) -> sp.Expr:
-    return _minmax(sp.Min, args)
-
-
 def _entry_bound(h: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> sp.Expr:
     """max(-lo, hi) of the enclosure, +oo where it is not valid; the min over two forms."""
     if h == 0:
@@ -183,9 +148,9 @@ def _entry_bound(h: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -
         forms.append(sp.factor_terms(sp.powsimp(sp.expand(h))))
     bounds = []
     for iv in (_interval(form, box, slots) for form in dict.fromkeys(forms)):
-        b = _max(-iv.lo, iv.hi)
+        b = max_(-iv.lo, iv.hi)
         bounds.append(b if iv.cond == sp.true else sp.Piecewise((b, iv.cond), (sp.oo, True)))
-    return _min(*bounds)
+    return min_(*bounds)
 
 
 def _nonneg_int(e: sp.Expr) -> bool:
@@ -219,7 +184,7 @@ def _interval(e: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Symbol]) -> _
     if kind is Interval.LOG:
         return _Iv(f(a.lo), f(a.hi), False, a.cond & (a.lo > 0))
     if kind is Interval.ABS:
-        return _Iv(_max(0, a.lo, -a.hi), _max(-a.lo, a.hi), True, a.cond)
+        return _Iv(max_(0, a.lo, -a.hi), max_(-a.lo, a.hi), True, a.cond)
     if kind is Interval.UNIT:
         return _Iv(sp.S.NegativeOne, sp.S.One, False, a.cond)
     return _Iv(-sp.oo, sp.oo, False, sp.false)       # no rule: unbounded, hence sound
@@ -232,7 +197,7 @@ def _scale(c: sp.Expr, iv: _Iv) -> _Iv:
     if c.is_nonnegative or c.is_nonpositive:
         lo, hi = (c * iv.hi, c * iv.lo) if c.is_nonpositive else (c * iv.lo, c * iv.hi)
     else:
-        lo, hi = _min(c * iv.lo, c * iv.hi), _max(c * iv.lo, c * iv.hi)
+        lo, hi = min_(c * iv.lo, c * iv.hi), max_(c * iv.lo, c * iv.hi)
     nonneg = iv.nonneg and bool(c.is_nonnegative)
     if iv.cond == sp.true:
         return _Iv(lo, hi, nonneg)
@@ -250,11 +215,11 @@ def _mul(ivs: list[_Iv]) -> _Iv:
         if a.nonneg and b.nonneg:
             a = _Iv(a.lo * b.lo, a.hi * b.hi, True, cond)
         elif a.nonneg:
-            a = _Iv(_min(a.lo * b.lo, a.hi * b.lo), _max(a.lo * b.hi, a.hi * b.hi), False,
+            a = _Iv(min_(a.lo * b.lo, a.hi * b.lo), max_(a.lo * b.hi, a.hi * b.hi), False,
                     cond)
         else:
             ends = [x * y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
-            a = _Iv(_min(*ends), _max(*ends), False, cond)
+            a = _Iv(min_(*ends), max_(*ends), False, cond)
     return a
 
 
@@ -270,7 +235,7 @@ def _pow(base: sp.Expr, n: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Sym
             return _Iv(1 / j.hi, 1 / j.lo, j.nonneg, j.cond & ok)
         if m % 2 == 1 or b.nonneg:
             return _Iv(b.lo**m, b.hi**m, b.nonneg, b.cond)
-        return _Iv(_max(0, b.lo, -b.hi)**m, _max(-b.lo, b.hi)**m, True, b.cond)
+        return _Iv(max_(0, b.lo, -b.hi)**m, max_(-b.lo, b.hi)**m, True, b.cond)
     if n.is_Number:                  # fractional: needs base >= 0, and base > 0 if n < 0
         if n > 0:
             return _Iv(b.lo**n, b.hi**n, True, b.cond & (b.lo >= 0))
@@ -278,7 +243,7 @@ def _pow(base: sp.Expr, n: sp.Expr, box: dict[sp.Symbol, _Iv], slots: set[sp.Sym
     # a parameter exponent: monotone for base > 0; at base = 0 finite only for n >= 0 (0^0 = 1)
     ends = (b.lo**n, b.hi**n)
     ok = (b.lo > 0) | ((b.lo >= 0) & (n >= 0))
-    return _Iv(_min(*ends), _max(*ends), True, b.cond & ok)
+    return _Iv(min_(*ends), max_(*ends), True, b.cond & ok)
 
 
 def _jumps(grad: sp.Expr, slots: set[sp.Symbol]) -> list[tuple[sp.Expr, list[sp.Expr]]]:
