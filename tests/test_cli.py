@@ -197,8 +197,9 @@ def test_every_example_runs(path) -> None:  # type: ignore[no-untyped-def]
 
 def test_lipschitz_cap_traces_a_nonnegative_margin(tmp_path) -> None:  # type: ignore[no-untyped-def]
     trace = tmp_path / "t.csv"
-    payload = run_json("run", str(EXAMPLES / "seed_baseline.cfc"), "--lipschitz-cap",
-                       "--trace", str(trace), "--json")
+    # the cap is pgd's (and apg's) option; the default, auto, has none
+    payload = run_json("run", str(EXAMPLES / "seed_baseline.cfc"), "--solver", "pgd",
+                       "--lipschitz-cap", "--trace", str(trace), "--json")
     frame = pl.read_csv(trace)
     L = payload["lipschitz"]["L"]
     assert "margin" in frame.columns and L == pytest.approx(7.5)
