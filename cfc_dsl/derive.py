@@ -7,7 +7,9 @@ The result is plain frozen data the lowering stage (codegen/) turns into CSE'd k
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,7 +21,7 @@ from cfc_dsl.builtins import CALLABLE
 from cfc_dsl.derive_guards import InlineBudget, constant_problem, domain_error, literal_error
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.functions import sympy_call
-from cfc_dsl.model import EnergySpec, Model
+from cfc_dsl.model import EnergySpec, Model, called_names
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,37 @@ def _guard_zero_coefficients(h: sp.Expr, slots: set[sp.Symbol]) -> sp.Expr:
 
 
 def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:
+    """Each used energy, derived once per process: a compile asks twice (render and the
+    bounds summary), and an energy is its spec plus the specs it calls (spans aside)."""
     energies = {e.name: e for e in model.energies}
-    return tuple(derive_energy(e, energies) for e in model.used_energies)
+    out = []
+    for e in model.used_energies:
+        callees = _callees(e, energies)
+        try:
+            out.append(_derive_memo(e, callees))
+        except RecursionError:  # hashing a very deep body: derive it without the memo
+            out.append(derive_energy(e, {c.name: c for c in callees}))
+    return tuple(out)
+
+
+def _callees(energy: EnergySpec, energies: dict[str, EnergySpec]) -> tuple[EnergySpec, ...]:
+    """The energies `energy` calls, directly or through others, in name order."""
+    found: dict[str, EnergySpec] = {}
+    todo = [energy]
+    while todo:
+        spec = todo.pop()
+        names = called_names(spec.body).union(*(called_names(p.default) for p in spec.params
+                                                if p.default is not None))
+        for name in names - found.keys():
+            if name in energies:
+                found[name] = energies[name]
+                todo.append(energies[name])
+    return tuple(found[name] for name in sorted(found))
+
+
+@functools.lru_cache(maxsize=4096)
+def _derive_memo(energy: EnergySpec, callees: tuple[EnergySpec, ...]) -> DerivedEnergy:
+    return derive_energy(energy, {c.name: c for c in callees})
 
 
 def to_sympy(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, EnergySpec],
@@ -115,6 +146,8 @@ def _translate(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Ener
         return env[expr.name]
     if isinstance(expr, ast.Unary):
         return -sub(expr.operand)
+    if isinstance(expr, ast.Binary) and expr.op in "+-" and not strict:
+        return _sum(expr, sub, budget)
     if isinstance(expr, ast.Binary):
         a, b = sub(expr.left), sub(expr.right)
         if expr.op == "^":
@@ -136,6 +169,24 @@ def _translate(expr: ast.Expr, env: dict[str, sp.Expr], energies: dict[str, Ener
         finally:
             budget.chain.pop()
     raise TypeError(f"cannot translate {type(expr).__name__} in an energy body")
+
+
+def _sum(expr: ast.Binary, sub: Callable[[ast.Expr], sp.Expr], budget: InlineBudget) -> sp.Expr:
+    """A chain of '+' and '-' as one sp.Add, its terms translated left to right: adding term
+    by term flattens the growing sum again each time, quadratic in the number of terms.
+    (The strict pass, which blames one node, still goes node by node.)"""
+    spine: list[ast.Binary] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Binary) and node.op in "+-":
+        spine.append(node)
+        node = node.left
+    for inner in spine[1:]:  # to_sympy spent the outermost node already
+        budget.spend(inner)
+    terms = [sub(node)]
+    for inner in reversed(spine):
+        term = sub(inner.right)
+        terms.append(-term if inner.op == "-" else term)
+    return sp.Add(*terms)
 
 
 def _power(a: sp.Expr, b: sp.Expr) -> sp.Expr:

@@ -7,6 +7,7 @@ and the cdef come from one prototype template, so they cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -92,7 +93,10 @@ class _KernelView:
     hd: _SecondOrder
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """One environment per process: Jinja caches each compiled template in it, and
+    compiling the templates costs more than rendering them."""
     folder = resources.files("cfc_dsl.templates")
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text("utf-8")),

@@ -228,6 +228,16 @@ def _plain_arguments(d: Any) -> tuple[list[Any], dict[Any, Any]]:
     return args, dict(zip(symbols, args, strict=True))
 
 
+def _as_doubles(expr: Any) -> Any:
+    """Rationals past 2^53 (2^64, 10^400 / 3) as the doubles the C printer writes: lambdify
+    would print Python integers, on which NumPy's ufuncs fail (log(2^64))."""
+    import sympy as sp
+
+    big = {r: sp.Float(r, 17) for r in expr.atoms(sp.Rational)
+           if max(abs(r.p), r.q) > 2 ** 53}
+    return expr.xreplace(big) if big else expr
+
+
 class PythonBackend:
     kind = BackendKind.PYTHON
 
@@ -246,8 +256,8 @@ class PythonBackend:
         self._derived = {d.name: d for d in derived}
         for d in derived:
             args, rename = _plain_arguments(d)
-            f = sp.lambdify(args, d.expr.xreplace(rename), modules=modules)
-            grads = [sp.lambdify(args, g.xreplace(rename), modules=modules) for g in d.grad]
+            f = sp.lambdify(args, _as_doubles(d.expr.xreplace(rename)), modules=modules)
+            grads = [sp.lambdify(args, _as_doubles(g.xreplace(rename)), modules=modules) for g in d.grad]
             self._fns[d.name] = (f, grads)
 
     def per_instance(self, table_index: int, x: np.ndarray) -> np.ndarray:
@@ -308,7 +318,7 @@ class PythonBackend:
 
             d = self._derived[energy]
             args, rename = _plain_arguments(d)
-            self._hess[energy] = [[sp.lambdify(args, h.xreplace(rename),
+            self._hess[energy] = [[sp.lambdify(args, _as_doubles(h.xreplace(rename)),
                                                modules=[NUMPY_FUNCTIONS, "numpy"])
                                    for h in row] for row in d.hess]
         return self._hess[energy]
