@@ -90,7 +90,7 @@ def _choice(enum: type[_E], value: _E | str, what: str) -> _E:
 
 def sweep(model: str | Path | language.Model, grid: Mapping[str, Any],
           seeds: int | Sequence[int] = 1, *, data: Mapping[str, Any] | None = None, settings: Mapping[str, float] | None = None,
-          solver: str = "pgd", max_steps: int = 1000, tol: float = 1e-8, backend: str = "auto",
+          solver: str = "auto", max_steps: int = 1000, tol: float = 1e-8, backend: str = "auto",
           observe: Sequence[str] = (), workers: int = 2, scheduler: str | None = None,
           output: str | Path | None = None, resume: bool = False) -> polars.DataFrame:
     """Relax `model` at every grid point x seed as Dask tasks; returns a polars DataFrame.

@@ -80,6 +80,11 @@ class Relaxation:
         return self.result.reason.value
 
     @property
+    def solver(self) -> str:
+        """The solver that ran (the one `auto` picked, when it was asked)."""
+        return self.result.solver
+
+    @property
     def delta_f90(self) -> int:
         return self.result.delta_f90
 

@@ -65,8 +65,8 @@ def _thread_count(text: str) -> int:
 def add_threads(p: argparse.ArgumentParser) -> None:
     """--threads and --reorder: how the C kernels run (neither changes a result's meaning)."""
     p.add_argument("--threads", type=_thread_count, default=None, metavar="N",
-                   help="threads for the C kernels (default: CFC_THREADS, else all cores; "
-                   "small problems run on one); results are bit-identical for any N")
+                   help="threads for the C kernels (default: CFC_THREADS, else the cores other jobs "
+                   "leave idle; small problems run on one); results are bit-identical for any N")
     p.add_argument("--reorder", choices=["none", "sort", "rcm"], default=None,
                    help="instance order for locality: sort by first variable (default), rcm "
                    "also renumbers variables (reverse Cuthill-McKee); results keep your indices")

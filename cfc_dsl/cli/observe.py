@@ -13,7 +13,8 @@ from typing import Any
 
 from cfc_dsl.cli.common import command_line_span
 
-SCHEMAS = {"run": "cfc.run/1", "eval": "cfc.eval/1", "compile": "cfc.compile/1"}
+SCHEMAS = {"run": "cfc.run/1", "eval": "cfc.eval/1", "compile": "cfc.compile/1",
+           "solvers": "cfc.solvers/1"}
 
 
 def add_verbosity(p: argparse.ArgumentParser) -> None:

@@ -82,7 +82,9 @@ def cmd_solvers(args: argparse.Namespace) -> int:
 
     infos = solver_infos()
     if args.json:
-        print(json.dumps({"solvers": [i.to_json() for i in infos]}))
+        from cfc_dsl.cli.observe import schema
+
+        print(json.dumps({**schema("solvers"), "solvers": [i.to_json() for i in infos]}))
         return 0
     for info in infos:
         print(f"{info.name}: {info.description}")

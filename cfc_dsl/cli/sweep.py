@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
                    help="a data array (.npy/.csv); {seed} in PATH is replaced by the seed")
     p.add_argument("--observe", action="append", default=[], metavar="VAR:STAT",
                    help="record a statistic of a relaxed variable, e.g. eta:mean (repeatable)")
-    p.add_argument("--solver", default="pgd", help="the solver for every point (default pgd)")
+    p.add_argument("--solver", default="auto", help="the solver for every point (default auto, as for cfc run)")
     p.add_argument("--max-steps", type=int, default=1000)
     p.add_argument("--tol", type=float, default=1e-8)
     p.add_argument("--backend", choices=["auto", "c", "python"], default="auto")

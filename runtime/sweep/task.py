@@ -23,7 +23,7 @@ from cfc_dsl.runtime.sweep.grid import STATISTICS
 class Relax:
     """How every point is compiled and relaxed."""
 
-    solver: str = "pgd"
+    solver: str = "auto"
     max_steps: int = 1000
     tol: float = 1e-8
     backend: str = "auto"
