@@ -53,11 +53,12 @@ class CompiledKernels:
     info: BuildInfo
 
 
-# Everything that turns a kernel spec into source text: the language (parse, check,
-# derive, bounds), the code generator and its templates, for every target. The digest is
-# taken over every source file of those packages, read as bytes, not imported: a cache hit
-# stays free of SymPy, and any edit or upgrade there invalidates the entries it could change.
-_GENERATOR_PACKAGES = ("cfc_dsl", "cfc_dsl.codegen", "cfc_dsl.templates")
+# Everything that turns a kernel spec into a module: the language (parse, check, derive,
+# bounds), the code generator and its templates, and the build recipe itself (the wrapper's
+# flags, the compile and link steps, for every target). The digest is taken over every
+# source file of those packages, read as bytes, not imported: a cache hit stays free of
+# SymPy, and any edit or upgrade there invalidates the entries it could change.
+_GENERATOR_PACKAGES = ("cfc_dsl", "cfc_dsl.codegen", "cfc_dsl.templates", "cfc_dsl.runtime.build")
 _GENERATOR_SUFFIXES = (".py", ".lark", ".cfc", ".j2")
 
 
