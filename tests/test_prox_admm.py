@@ -62,6 +62,15 @@ def test_colour_classes_never_repeat_a_variable() -> None:
         assert np.unique(ends).size == ends.size
 
 
+def test_colour_classes_of_a_chain_are_few() -> None:
+    """A path needs 2 classes; each class is a maximal matching, so at most 2*deg - 1 = 3.
+    (Priorities by instance number gave one class per edge, and prox quadratic time.)"""
+    u = np.arange(999)
+    classes = colour_classes(u, u + 1)
+    assert len(classes) <= 3
+    assert sorted(np.concatenate(classes)) == list(range(999))
+
+
 # ------------------------------------------------------------------ random convex models
 CONVEX = """\
 model convex

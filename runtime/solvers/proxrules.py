@@ -179,22 +179,39 @@ def has_kink(expr: sp.Expr, slots: set[sp.Symbol]) -> bool:
 
 
 def colour_classes(u: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
-    """Instances (u[i], v[i]) split into classes in which no variable appears twice: each
-    round takes, of the instances left, those numbered lowest at both their ends (a greedy
-    matching on the line graph, vectorised)."""
+    """Instances (u[i], v[i]) split into classes in which no variable appears twice.
+
+    Each class is a maximal matching of the instances left, built by Luby's rounds on the
+    line graph: an instance joins when its priority is the lowest at both its ends among the
+    candidates, then every candidate touching a joined one drops out, until none is left.
+    Priorities are a fixed pseudo-random permutation, so the classes are deterministic and a
+    chain needs two or three classes (priorities by instance number would take one instance
+    of a chain per round, i.e. one class per edge). A maximal matching leaves at most 2*deg-1
+    classes in all."""
     left = np.arange(u.size)
     left = left[u != v]  # self-loops are never proxed (the 2-D formulas need two variables)
+    rank = np.random.default_rng(0).permutation(u.size)
+    n = int(max(u.max(initial=-1), v.max(initial=-1))) + 1
     classes: list[np.ndarray] = []
     while left.size:
-        ends = np.concatenate([u[left], v[left]])
-        owner = np.concatenate([left, left])
-        order = np.lexsort((owner, ends))  # by variable, then by instance
-        head = np.ones(order.size, bool)
-        head[1:] = ends[order][1:] != ends[order][:-1]
-        # an instance wins when it is the lowest-numbered at both its ends; the lowest of
-        # all always wins, so every round takes at least one
-        count = np.bincount(owner[order][head], minlength=u.size)
-        chosen = count[left] == 2
-        classes.append(left[chosen])
-        left = left[~chosen]
+        taken = np.zeros(n, bool)
+        chosen: list[np.ndarray] = []
+        cand = left
+        while cand.size:
+            ends = np.concatenate([u[cand], v[cand]])
+            owner = np.concatenate([cand, cand])
+            order = np.lexsort((rank[owner], ends))  # by variable, then by priority
+            head = np.ones(order.size, bool)
+            head[1:] = ends[order][1:] != ends[order][:-1]
+            # the lowest priority of all candidates wins at both its ends, so each round
+            # takes at least one
+            count = np.bincount(owner[order][head], minlength=u.size)
+            win = cand[count[cand] == 2]
+            chosen.append(win)
+            taken[u[win]] = True
+            taken[v[win]] = True
+            cand = cand[~(taken[u[cand]] | taken[v[cand]])]
+        members = np.sort(np.concatenate(chosen))
+        classes.append(members)
+        left = np.setdiff1d(left, members, assume_unique=True)
     return classes
