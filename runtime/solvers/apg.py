@@ -20,6 +20,7 @@ from cfc_dsl.runtime.solvers.base import (
     SolveResult,
     SolverObjective,
     StopReason,
+    usable_lipschitz,
 )
 from cfc_dsl.runtime.solvers.pgd import PgdOptions, ProjectedGradient
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
@@ -45,8 +46,7 @@ class AcceleratedGradient:
 
     def solve(self, objective: SolverObjective, x0: np.ndarray, options: ApgOptions,
               progress: Progress | None = None) -> SolveResult:
-        L = getattr(objective, "lipschitz", None)
-        L = L if L and np.isfinite(L) else None
+        L = usable_lipschitz(objective)
         run = Run(objective, x0, options, self.name, None, progress)
         lo, hi = objective.lower, objective.upper
         escapes, momentum, x_prev, t = -1, 1.0, run.x, 1.0

@@ -108,6 +108,14 @@ class SolveResult:
         return delta_f90(self.trace.energies)
 
 
+def usable_lipschitz(objective: object) -> float | None:
+    """The certified L the problem supplied, when it can bound a step: finite and positive
+    (L = 0, F linear on the box, caps nothing); else None, and the solver's own step rule
+    decides."""
+    L = getattr(objective, "lipschitz", None)
+    return L if L and np.isfinite(L) else None
+
+
 def projected_gradient_norm(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     if x.size == 0:
         return 0.0

@@ -23,6 +23,7 @@ from cfc_dsl.runtime.solvers.base import (
     SolverObjective,
     StopOptions,
     StopReason,
+    usable_lipschitz,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
 
@@ -63,8 +64,7 @@ class ProjectedGradient:
     def solve(self, objective: SolverObjective, x0: np.ndarray, options: PgdOptions,
               progress: Progress | None = None) -> SolveResult:
         # L = 0 (F linear on the box) has no finite cap: the line search alone decides
-        L = getattr(objective, "lipschitz", None)
-        L = L if L and np.isfinite(L) else None
+        L = usable_lipschitz(objective)
         cap = L if options.lipschitz_cap else None
         run = Run(objective, x0, options, self.name, 2.0 / cap if cap else None, progress)
         escapes, together = -1, True

@@ -24,6 +24,7 @@ from cfc_dsl.runtime.solvers.base import (
     SolverObjective,
     StopOptions,
     StopReason,
+    usable_lipschitz,
 )
 from cfc_dsl.runtime.solvers.proxrules import PairRule, colour_classes, rule_for
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
@@ -113,8 +114,7 @@ class ProximalGradient:
 
     def solve(self, objective: SolverObjective, x0: np.ndarray, options: ProxOptions,
               progress: Progress | None = None) -> SolveResult:
-        L = getattr(objective, "lipschitz", None)
-        L = L if L and np.isfinite(L) else None
+        L = usable_lipschitz(objective)
         run = Run(objective, x0, options, self.name, None, progress)
         blocks: list[Block | None] = list(prox_blocks(objective, options.smooth)) or [None]
         taus = [first_step(run.g, run.lo, run.hi, L, options.first_step)] * len(blocks)
