@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.runtime.build import heal
 
@@ -90,6 +88,8 @@ def publish(key: CacheKey, build: Callable[[Path], dict[str, object]],
     The second value is True when this call built the entry (a miss). A damaged entry (or
     one the caller could not load: `damaged` says why) is quarantined and built again.
     """
+    from filelock import FileLock  # a cache hit takes no lock; filelock costs ~35 ms of start-up
+
     root = cache_dir()
     digest = key.digest()
     final = root / digest

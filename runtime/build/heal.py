@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 REQUIRED_KEYS = ("module", "library", "cdef", "digest", "library_sha256")
@@ -112,6 +110,8 @@ def sweep_staging(root: Path) -> list[Path]:
     A build holds `.<digest>.lock` for as long as its staging folder exists, so a staging
     folder whose lock can be taken now belongs to a killed build. One that names no lock
     (12-digit names from older versions) is stale once older than STALE_SECONDS."""
+    from filelock import FileLock, Timeout  # the miss path only: filelock costs ~35 ms to import
+
     swept = []
     for path in sorted(root.iterdir()):
         digest = staging_digest(path.name)

@@ -139,10 +139,6 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     (staging / "kernels.cdef").write_text(rendered.cdef)
     library = spec.library(module)
     advice = spec.advice(tc)
-    if spec.strict is not None:
-        strict = spec.strict
-        run_compiler(model.name, spec.compiler_label, advice, lambda src: strict(tc, src),
-                     source, staging, "build.log")
     compiler_input = spec.emit(rendered, module, staging)
 
     def command(src: str) -> list[str]:  # src: compiler_input, or the trivial file of a probe

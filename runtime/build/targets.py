@@ -2,8 +2,10 @@
 
 A `BuildTarget` says how to find the compiler, what to write for it, the commands that
 turn that into a library, and how to open the library. The C target is here: cffi writes
-an extension module's wrapper (API mode) around kernels.h; the kernels (-O3) and the
-wrapper (-O0: glue only) compile as two objects at once, then link; importlib loads it.
+an extension module's wrapper (API mode) around kernels.h; the kernels (-O3, and
+-Wall -Wextra -Werror: that compile is also the check that the generated source is
+warning-free) and the wrapper (-O0: glue only) compile as two objects at once, then link;
+importlib loads it.
 The CUDA target (`build/cuda.py`) differs only in these fields, as tinygrad's languages do.
 """
 
@@ -17,13 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cffi
-from cffi import recompiler
 
 from cfc_dsl.codegen.targets import Language, language
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
 from cfc_dsl.runtime.build.cache import CacheEntry
-from cfc_dsl.runtime.build.toolchain import STRICT_FLAGS, Toolchain, compiler_hint, toolchain
+from cfc_dsl.runtime.build.toolchain import WARNING_FLAGS, Toolchain, compiler_hint, toolchain
 
 if TYPE_CHECKING:  # the type alone: importing render imports SymPy, which a hit must not
     from cfc_dsl.codegen.render import RenderedSource
@@ -52,8 +53,6 @@ class BuildTarget:
     compiler_label: str  # names the compiler in messages
     advice: Callable[[Toolchain], str]  # the hint when the compiler fails
     ready: Callable[[Any, Any], None] | None = None  # (ffi, lib): can it run here? (CUDA: a GPU)
-    # (tc, source) -> argv that checks the generated source alone with -Werror, or None
-    strict: Callable[[Toolchain, str], list[str]] | None = None
     # (tc, input, library) -> stages of steps (each stage's steps run at once) that replace
     # the single `command`; None: `command` alone builds the library
     stages: Callable[[Toolchain, str, str], tuple[tuple[Step, ...], ...]] | None = None
@@ -66,6 +65,8 @@ class BuildTarget:
 def _emit_extension(rendered: RenderedSource, module: str, staging: Path) -> str:
     """cffi (API mode) writes the extension module's wrapper around kernels.h (the kernels
     compile on their own, kernels.c); it compiles nothing."""
+    from cffi import recompiler  # the miss path only: a cache hit imports the built module
+
     ffi = cffi.FFI()
     ffi.cdef(rendered.cdef)
     name = f"{module}.c"
@@ -98,15 +99,17 @@ def _object_flags(tc: Toolchain) -> list[str]:
 
 
 def _extension_stages(tc: Toolchain, wrapper: str, library: str) -> tuple[tuple[Step, ...], ...]:
-    """kernels.c (the toolchain's flags) and the wrapper (WRAPPER_FLAGS) as two objects at
-    once, then one link into the extension module."""
+    """kernels.c (the toolchain's flags and WARNING_FLAGS) and the wrapper (WRAPPER_FLAGS)
+    as two objects at once, then one link into the extension module. The warnings are
+    checked on the kernels alone: cffi's wrapper around them may warn, they may not. (They
+    were checked by a -fsyntax-only run of their own before: one compiler run less now.)"""
     include = sysconfig.get_paths()["include"]
 
     def obj(src: str) -> str:
         return Path(src).stem + ".o"
 
-    kernels = Step("kernels.c", lambda src: [*tc.command, *_object_flags(tc), "-c", src,
-                                             "-o", obj(src)])
+    kernels = Step("kernels.c", lambda src: [*tc.command, *_object_flags(tc), *WARNING_FLAGS,
+                                             "-c", src, "-o", obj(src)])
     glue = Step(wrapper, lambda src: [*tc.command, *WRAPPER_FLAGS, "-I", include, "-I", ".",
                                       "-c", src, "-o", obj(src)])
     objects = [obj("kernels.c"), obj(wrapper)]
@@ -134,11 +137,6 @@ def _load_extension(entry: CacheEntry) -> tuple[Any, Any]:
     return module.ffi, module.lib
 
 
-def _strict_command(tc: Toolchain, source: str) -> list[str]:
-    """-Werror on the kernels alone: cffi's wrapper around them may warn, they may not."""
-    return [*tc.command, *STRICT_FLAGS, "-fsyntax-only", source]
-
-
 def _c_advice(tc: Toolchain) -> str:
     return (f"check that the compiler works ({compiler_hint(tc)}), or run with "
             "'--backend python'; if it does, report this with the compiler output below")
@@ -148,7 +146,7 @@ C_TARGET = BuildTarget(
     language=language(Target.C), toolchain=toolchain, module_prefix="_cfc_",
     emit=_emit_extension, library=_extension_file, command=_extension_command,
     load=_load_extension, compiler_label="the C compiler", advice=_c_advice,
-    strict=_strict_command, stages=_extension_stages,
+    stages=_extension_stages,
 )
 
 
