@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 import sys
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
+from cfc_dsl.parse_tree import check_depth, regroup_chains
 from cfc_dsl.syntax_errors import DECL_KEYWORDS, KEYWORDS, syntax_error
 
 
@@ -82,7 +82,7 @@ def parse(text: str, name: str) -> ast.Program:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise syntax_error(exc, source, _parser()) from None
-    _check_depth(tree, source)
+    check_depth(regroup_chains(tree), source)
     try:
         decls = _Builder(source).transform(tree)
     except VisitError as exc:  # a builder rule rejected a name; Lark wraps what it raises
@@ -91,33 +91,6 @@ def parse(text: str, name: str) -> ast.Program:
         raise
     return ast.Program(decls=tuple(decls.children if hasattr(decls, "children") else decls),
                        source_name=name)
-
-
-MAX_DEPTH = 400  # of the syntax tree; every later stage recurses over it
-
-
-def _check_depth(tree: Any, source: Source) -> None:
-    """Refuse an expression nested deeper than MAX_DEPTH (a sum of a few hundred terms is
-    that deep: '+' nests to the left) before a recursive stage overflows Python's stack."""
-    stack = [(child, 1, child) for child in tree.children if hasattr(child, "children")]
-    while stack:
-        node, depth, decl = stack.pop()
-        if depth > MAX_DEPTH:
-            raise CfcError(ErrorKind.SYNTAX, f"this declaration nests its expressions more than "
-                           f"{MAX_DEPTH} levels deep", _first_line_span(source, decl.meta),
-                           "split it: a long sum can be several energies called from one, or a "
-                           "factor family over a range instead of one term per element")
-        stack.extend((child, depth + 1, decl) for child in node.children
-                     if hasattr(child, "children"))
-
-
-def _first_line_span(source: Source, meta: Any) -> Span:
-    """The declaration's keyword and name ('factor local'): the rest may be a very long line."""
-    if meta.empty:
-        return Span(source, 1, 1, 1, 2)
-    head = re.match(r"[^\S\n]*\w+[^\S\n]+\w+|\w+", source.text[meta.start_pos:meta.end_pos])
-    width = len(head.group(0)) if head else 1
-    return Span(source, meta.line, meta.column, meta.line, meta.column + width)
 
 
 def _span(source: Source, meta: Any) -> Span:
