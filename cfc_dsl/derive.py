@@ -80,18 +80,32 @@ def _guard_zero_coefficients(h: sp.Expr, slots: set[sp.Symbol]) -> sp.Expr:
     return h.replace(lambda e: e.is_Mul, guard)
 
 
+EnergyJob = tuple[EnergySpec, tuple[EnergySpec, ...]]  # an energy and what it calls
+
+
+def energy_jobs(model: Model) -> tuple[EnergyJob, ...]:
+    """Each used energy with the specs it calls, in name order: all that deriving it reads
+    (spans aside), so a job is a memo key, and a worker process can derive it alone."""
+    energies = {e.name: e for e in model.energies}
+    return tuple((e, _callees(e, energies))
+                 for e in sorted(model.used_energies, key=lambda e: e.name))
+
+
+def derive_job(job: EnergyJob) -> DerivedEnergy:
+    """One job, derived once per process."""
+    energy, callees = job
+    try:
+        return _derive_memo(energy, callees)
+    except RecursionError:  # hashing a very deep body: derive it without the memo
+        return derive_energy(energy, {c.name: c for c in callees})
+
+
 def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:
     """Each used energy, derived once per process: a compile asks twice (render and the
     bounds summary), and an energy is its spec plus the specs it calls (spans aside)."""
-    energies = {e.name: e for e in model.energies}
-    out = []
-    for e in model.used_energies:
-        callees = _callees(e, energies)
-        try:
-            out.append(_derive_memo(e, callees))
-        except RecursionError:  # hashing a very deep body: derive it without the memo
-            out.append(derive_energy(e, {c.name: c for c in callees}))
-    return tuple(out)
+    order = {e.name: k for k, e in enumerate(model.used_energies)}
+    jobs = sorted(energy_jobs(model), key=lambda job: order[job[0].name])
+    return tuple(derive_job(job) for job in jobs)
 
 
 def _callees(energy: EnergySpec, energies: dict[str, EnergySpec]) -> tuple[EnergySpec, ...]:

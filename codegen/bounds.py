@@ -29,7 +29,7 @@ from cfc_dsl.codegen.printer import bound_ccode
 from cfc_dsl.model import Model, Target
 
 if TYPE_CHECKING:
-    from cfc_dsl.derive import DerivedEnergy
+    from cfc_dsl.derive import DerivedEnergy, EnergyJob
     from cfc_dsl.lipschitz import HessianBound
 
 
@@ -79,21 +79,37 @@ def lower_bounds(energies: Iterable[DerivedEnergy]) -> tuple[BoundKernel, ...]:
     return tuple(lower_bound(e) for e in sorted(energies, key=lambda e: e.name))
 
 
-def summary(energies: Iterable[DerivedEnergy]) -> dict[str, dict[str, Any]]:
-    """Per energy, what the runtime needs without SymPy (stored in the cache's entry.json):
+def summary_row(energy: DerivedEnergy) -> dict[str, Any]:
+    """What the runtime needs of one energy's bound without SymPy (the cache's entry.json):
     the static verdict, its reason and each entry's method."""
-    out = {}
-    for e in sorted(energies, key=lambda e: e.name):
-        hb = energy_bound(e)
-        out[e.name] = {"lipschitz": hb.lipschitz, "reason": hb.reason,
-                       "method": [list(row) for row in hb.method]}
-    return out
+    hb = energy_bound(energy)
+    return {"lipschitz": hb.lipschitz, "reason": hb.reason,
+            "method": [list(row) for row in hb.method]}
+
+
+def summary(energies: Iterable[DerivedEnergy]) -> dict[str, dict[str, Any]]:
+    return {e.name: summary_row(e) for e in sorted(energies, key=lambda e: e.name)}
+
+
+# (energy spec, its callees) -> summary_row, filled by codegen/prepare.py, whose workers
+# bound the energies in other processes: the build asks for the summary after the source
+_ROWS: dict[EnergyJob, dict[str, Any]] = {}
+
+
+def remember_row(job: EnergyJob, row: dict[str, Any]) -> None:
+    if len(_ROWS) >= 4096:
+        _ROWS.clear()
+    _ROWS[job] = row
 
 
 def model_summary(model: Model) -> dict[str, dict[str, Any]]:
-    from cfc_dsl.derive import derive_model
+    from cfc_dsl.derive import derive_job, energy_jobs
 
-    return summary(derive_model(model))
+    out = {}
+    for job in energy_jobs(model):
+        row = _ROWS.get(job)
+        out[job[0].name] = row if row is not None else summary_row(derive_job(job))
+    return out
 
 
 # ---------------------------------------------------------------- render
@@ -104,7 +120,7 @@ class _Entry:
 
 
 @dataclass(frozen=True)
-class _BoundView:
+class BoundView:
     name: str
     slots: tuple[str, ...]
     params: tuple[str, ...]
@@ -122,7 +138,8 @@ def _comment(b: BoundKernel) -> str:
     return f"{head}: {verdict}".replace("*/", "* /")
 
 
-def _view(b: BoundKernel) -> _BoundView:
+def bound_view(b: BoundKernel) -> BoundView:
+    """What the bounds template reads of one energy's bound (strings only: picklable)."""
     k = len(b.slots)
     used = {s.name for _, _, e in b.entries for s in e.free_symbols}
     loads, unused = [], []
@@ -140,20 +157,26 @@ def _view(b: BoundKernel) -> _BoundView:
     for i, j, e in b.entries:
         target = f"h[{i * k + j}]" if i == j else f"h[{i * k + j}] = h[{j * k + i}]"
         entries.append(_Entry(target, "0.0" if e == 0 else f"cfc_hb_round({bound_ccode(e)})"))
-    return _BoundView(b.name, b.slots, b.params, k * k, _comment(b), tuple(loads),
+    return BoundView(b.name, b.slots, b.params, k * k, _comment(b), tuple(loads),
                       tuple(unused), tuple(entries))
 
 
 def context(bounds: tuple[BoundKernel, ...], target: Target) -> dict[str, Any]:
-    """The `hb` variable of the templates. The bound functions are host code in both
-    targets: C linkage and no unused-function warning for the helpers under nvcc."""
+    """The `hb` variable of the templates."""
+    return views_context(tuple(bound_view(b) for b in bounds), target)
+
+
+def views_context(views: tuple[BoundView, ...], target: Target) -> dict[str, Any]:
+    """`context` of bounds already lowered to views. The bound functions are host code in
+    both targets: C linkage and no unused-function warning for the helpers under nvcc."""
     cuda = target is Target.CUDA
     return {"hb": {
-        "bounds": [_view(b) for b in bounds],
+        "bounds": list(views),
         "linkage": 'extern "C" ' if cuda else "",
         "qualifier": "static inline __attribute__((unused))" if cuda else "static inline",
     }}
 
 
-__all__ = ["BoundKernel", "context", "energy_bound", "lower_bound", "lower_bounds",
-           "model_summary", "summary"]
+__all__ = ["BoundKernel", "BoundView", "bound_view", "context", "energy_bound", "lower_bound",
+           "lower_bounds", "model_summary", "remember_row", "summary", "summary_row",
+           "views_context"]
