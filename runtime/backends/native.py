@@ -10,7 +10,9 @@ can change between calls; None means the weights the model was bound with.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -113,12 +115,13 @@ class CBackend:
             self._second.append((getattr(lib, f"cfc_hv_{table.energy}"),
                                  getattr(lib, f"cfc_hd_{table.energy}")))
         self._threaded: list[Threaded | None] = []
-        # per family (kernel, leading arguments, trailing arguments) of the energy+gradient
-        # and the energy-only call, rebuilt with the thread count: one tuple unpack a call
-        self._eg_plan: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]] = []
-        self._e_plan: list[tuple[Any, tuple[Any, ...], tuple[Any, ...]]] = []
+        # per family the energy+gradient call of (w, X, G) and the energy-only call of (X),
+        # every other argument bound (`_bound_call`), rebuilt with the thread count
+        self._eg_plan: list[Callable[..., float]] = []
+        self._e_plan: list[Callable[..., float]] = []
         self._grads = BufferPool(ffi, bound.n)  # gradients reused once their caller drops them
         self._shape, self._wshape = (bound.n,), (len(bound.families),)
+        self._perm, self._inverse = self.layout.perm, self.layout.inverse
         self.threads = resolve_threads(threads)
 
     @property
@@ -134,27 +137,29 @@ class CBackend:
             count = 1
         self._threads = count
         self._threaded = [threaded_call(self.ffi, self.lib, t.energy, i, t.size, self.bound.n,
-                                        self.layout, count)
+                                        self.layout, count, t.params)
                           for i, t in enumerate(self.bound.families)]
         self._eg_plan, self._e_plan = [], []
         for (eg, e, args, _), par in zip(self._calls, self._threaded, strict=True):
             head = tuple(args)
-            self._eg_plan.append((eg, head, ()) if par is None else (par.egp, head, par.eg_tail))
-            self._e_plan.append((e, head, ()) if par is None else (par.ep, head, par.e_tail))
+            self._eg_plan.append(_bound_call(eg, head) if par is None
+                                 else _bound_call(par.egp, head, par.eg_tail))
+            self._e_plan.append(_bound_call(e, head) if par is None
+                                else _bound_call(par.ep, head, par.e_tail))
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.ascontiguousarray(x, _F64)
         if x.shape != self._shape:  # the kernels index X and G with the bound tables
             raise ValueError(f"expected a flat vector of {self.bound.n} values, got shape "
                              f"{x.shape}")
-        if self.layout.perm is not None:
-            x = x[self.layout.perm]  # the kernels' numbering
+        if self._perm is not None:
+            x = x[self._perm]  # the kernels' numbering
         # from_buffer is ~1 us cheaper per array than cast(x.ctypes.data); it keeps x alive
         return x, self.ffi.from_buffer("double[]", x)
 
     def _out(self, g: np.ndarray) -> np.ndarray:
         """A gradient (or rows of them) in the kernels' numbering -> the user's."""
-        inverse = self.layout.inverse
+        inverse = self._inverse
         return g if inverse is None else g[..., inverse]
 
     def _w(self, weights: np.ndarray | None) -> list[float]:
@@ -165,15 +170,10 @@ class CBackend:
             raise ValueError(f"expected {len(self._calls)} weights, got {w.size}")
         return w.tolist()  # Python floats, as float(v) of each
 
-    def _eg(self, i: int, w: float, xp: Any, gp: Any) -> float:
-        fn, head, tail = self._eg_plan[i]
-        return fn(*head, w, xp, gp, *tail)
-
     def energy(self, x: np.ndarray, weights: np.ndarray | None = None
                ) -> tuple[float, np.ndarray]:
         x, xp = self._x(x)
-        fam = [w * fn(*head, xp, *tail)
-               for (fn, head, tail), w in zip(self._e_plan, self._w(weights), strict=True)]
+        fam = [w * call(xp) for call, w in zip(self._e_plan, self._w(weights), strict=True)]
         return fsum_list(fam), np.array(fam)
 
     def energy_and_grad(self, x: np.ndarray, weights: np.ndarray | None = None
@@ -181,19 +181,33 @@ class CBackend:
         """(F, family energies, gradient). The gradient array is the caller's to keep; its
         buffer (and pointer) is reused by a later call only once the caller has dropped it
         (buffers.py), so a solver holding `g` across steps is safe."""
-        x, xp = self._x(x)
+        # The hot path of every solver step, so `_x`, `_w` and `_out` are inlined here on
+        # purpose (at N <= 10^3 a Python-level call costs a good part of a kernel's time);
+        # anything off the fast path goes through them: the same checks, the same bits.
+        x = np.ascontiguousarray(x, _F64)
+        if x.shape != self._shape or self._perm is not None:
+            x, xp = self._x(x)
+        else:
+            xp = self.ffi.from_buffer("double[]", x)
+        w = self.weights if weights is None else weights
+        if type(w) is not np.ndarray or w.dtype is not _F64 or w.shape != self._wshape:
+            wl = self._w(w)
+        else:
+            wl = w.tolist()
         grad, gp = self._grads.take()
-        fam = [w * fn(*head, w, xp, gp, *tail)
-               for (fn, head, tail), w in zip(self._eg_plan, self._w(weights), strict=True)]
-        return fsum_list(fam), np.array(fam), self._out(grad)
+        fam = [wf * call(wf, xp, gp) for call, wf in zip(self._eg_plan, wl, strict=True)]
+        if self._inverse is not None:
+            grad = grad[self._inverse]
+        return fsum_list(fam), np.array(fam), grad
 
     def family_grads(self, x: np.ndarray, weights: np.ndarray | None = None
                      ) -> tuple[float, np.ndarray, np.ndarray]:
         """One pass, each family's kernel into its own gradient row."""
         x, xp = self._x(x)
         rows = np.zeros((len(self._calls), x.shape[0]))
-        fam = np.array([w * self._eg(i, w, xp, self.ffi.from_buffer("double[]", rows[i]))
-                        for i, w in enumerate(self._w(weights))])
+        fam = np.array([w * call(w, xp, self.ffi.from_buffer("double[]", row))
+                        for call, w, row in zip(self._eg_plan, self._w(weights), rows,
+                                                strict=True)])
         return total(fam), fam, self._out(rows)
 
     def hvp(self, x: np.ndarray, v: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -202,9 +216,12 @@ class CBackend:
         v, vp = self._x(v)
         out = np.zeros(x.shape[0])
         op = self.ffi.from_buffer("double[]", out)
-        for (_, _, args, _), (hv, _), w in zip(self._calls, self._second, self._w(weights),
-                                               strict=True):
-            hv(*args, w, xp, vp, op)
+        for (_, _, args, _), (hv, _), par, w in zip(self._calls, self._second, self._threaded,
+                                                    self._w(weights), strict=True):
+            if par is None:
+                hv(*args, w, xp, vp, op)
+            else:  # threads.py: the threaded form, by the family's size
+                par.hvp(*args, w, xp, vp, op, *par.h_tail)
         return self._out(out)
 
     def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -212,10 +229,23 @@ class CBackend:
         x, xp = self._x(x)
         out = np.zeros(x.shape[0])
         op = self.ffi.from_buffer("double[]", out)
-        for (_, _, args, _), (_, hd), w in zip(self._calls, self._second, self._w(weights),
-                                               strict=True):
-            hd(*args, w, xp, op)
+        for (_, _, args, _), (_, hd), par, w in zip(self._calls, self._second, self._threaded,
+                                                    self._w(weights), strict=True):
+            if par is None:
+                hd(*args, w, xp, op)
+            else:
+                par.hdp(*args, w, xp, op, *par.h_tail)
         return self._out(out)
+
+
+def _bound_call(fn: Any, head: tuple[Any, ...], tail: tuple[Any, ...] = ()
+                ) -> Callable[..., float]:
+    """`fn(*head, *rest, *tail)` as a function of `rest`. Without a tail (every serial
+    family) a functools.partial, which joins the arguments in C: cheaper than unpacking
+    tuples in Python, and that counts where a kernel call itself takes about 1 us."""
+    if not tail:
+        return partial(fn, *head)
+    return lambda *rest: fn(*head, *rest, *tail)
 
 
 def _plain_arguments(d: Any) -> tuple[list[Any], dict[Any, Any]]:
