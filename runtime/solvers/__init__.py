@@ -1,14 +1,3 @@
 """The solvers: `registry` (names, options, needs), `base` (the shared loop), and one module
-per solver. Importing the package registers every solver, in menu order."""
-
-from cfc_dsl.runtime.solvers import (  # noqa: F401  (registers them)
-    admm,
-    apg,
-    auto,
-    cd,
-    certified,
-    lbfgsb,
-    newton,
-    pgd,
-    prox,
-)
+per solver. Importing the package imports no solver: the registry imports a solver's module
+the first time that solver is looked up (issue 12: a run loads only the solver it uses)."""

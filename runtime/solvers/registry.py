@@ -2,15 +2,19 @@
 options dataclass and the needs it declares (a certified Lipschitz constant, Hessian-vector
 products, per-family access). `--solver`, `--solver-opt`, `cfc solvers` and
 `Problem.relax(solver=..., **options)` all read this table; nothing else names a solver.
+
+The table is lazy (issue 12, start-up): the shipped solvers are known by name and module
+(`BUILTIN`), and a solver's module is imported the first time its class is asked for, so
+`cfc run` with the default solver never imports admm, cd or lbfgsb (and SciPy).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import importlib
 import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Flag, auto
 from typing import Any, ClassVar, Protocol
@@ -52,24 +56,54 @@ class Solver(Protocol):
               progress: Callable[[int, float, float], None] | None = None) -> Any: ...
 
 
-SOLVERS: dict[str, type[Any]] = {}
 # the listing order; a solver not named here comes after, by name
 MENU = ("auto", "pgd", "apg", "cd", "prox", "admm", "lbfgsb", "newton", "certified")
+# the shipped solvers: name -> the module whose import registers it (tests/test_startup.py
+# checks that each module registers exactly its name)
+BUILTIN = {name: f"cfc_dsl.runtime.solvers.{name}" for name in MENU}
+
+
+class _Table(Mapping[str, type[Any]]):
+    """name -> solver class. Every shipped name is in the table from the start; its module
+    is imported on the first lookup. Solvers registered from elsewhere are added as usual."""
+
+    def __init__(self) -> None:
+        self.loaded: dict[str, type[Any]] = {}
+
+    def __getitem__(self, name: str) -> type[Any]:
+        if name not in self.loaded and name in BUILTIN:
+            importlib.import_module(BUILTIN[name])  # its @register fills `loaded`
+            if name not in self.loaded:
+                raise RuntimeError(f"module {BUILTIN[name]} did not register solver '{name}'")
+        return self.loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in BUILTIN or name in self.loaded
+
+    def __iter__(self) -> Iterator[str]:
+        yield from BUILTIN
+        yield from (name for name in self.loaded if name not in BUILTIN)
+
+    def __len__(self) -> int:
+        return len(BUILTIN) + sum(name not in BUILTIN for name in self.loaded)
+
+
+SOLVERS = _Table()
 
 
 def register(cls: type[Any]) -> type[Any]:
     """Class decorator: add a solver to the registry under `cls.name`."""
-    if cls.name in SOLVERS:
+    if cls.name in SOLVERS.loaded:
         raise ValueError(f"solver '{cls.name}' is registered twice")
     params = getattr(cls.Options, "__dataclass_params__", None)
     if not (isinstance(cls.Options, type) and params is not None and params.frozen):
         raise TypeError(f"solver '{cls.name}': Options must be a frozen dataclass")
-    SOLVERS[cls.name] = cls
+    SOLVERS.loaded[cls.name] = cls
     return cls
 
 
 def solver_names() -> tuple[str, ...]:
-    """The registered solvers in menu order."""
+    """The registered solvers in menu order (imports none of them)."""
     rank = {name: i for i, name in enumerate(MENU)}
     return tuple(sorted(SOLVERS, key=lambda n: (rank.get(n, len(MENU)), n)))
 
@@ -78,7 +112,9 @@ def solver_class(name: str, span: Span | None = None) -> type[Any]:
     """The registered class, or a CfcError that lists the choices."""
     if name in SOLVERS:
         return SOLVERS[name]
-    close = difflib.get_close_matches(name, SOLVERS, n=1)
+    import difflib
+
+    close = difflib.get_close_matches(name, list(SOLVERS), n=1)
     guess = f"did you mean '{close[0]}'? " if close else ""
     raise CfcError(ErrorKind.ARGUMENT, f"unknown solver '{name}'", span,
                    f"{guess}available solvers: {', '.join(solver_names())} (see 'cfc solvers')")
@@ -153,6 +189,8 @@ def parse_options(solver: str, values: Mapping[str, Any],
     for key, raw in values.items():
         key_span, value_span = spans.get(key, (None, None))
         if key not in fields:
+            import difflib
+
             close = difflib.get_close_matches(key, fields, n=1)
             guess = f"did you mean '{close[0]}'? " if close else ""
             raise CfcError(ErrorKind.ARGUMENT, f"solver '{solver}' has no option '{key}'",
