@@ -14,20 +14,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from cfc_dsl.checker import check
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
 from cfc_dsl.model import Model
-from cfc_dsl.parser import parse
 
 
 def load_source(text: str, name: str) -> Model:
+    from cfc_dsl.checker import check  # imported here: a model-cache hit needs neither
+    from cfc_dsl.parser import parse
+
     return check(parse(text, name))
+
+
+def load_cached(text: str, name: str) -> Model:
+    """`load_source` through the checked-model cache (`modelcache.py`): what the command
+    line uses, so a repeated `cfc run` skips parsing and checking."""
+    from cfc_dsl import modelcache
+
+    path = modelcache.entry_path(text, name)
+    if path is not None:
+        hit = modelcache.load(path)
+        if hit is not None:
+            return hit
+    checked = load_source(text, name)
+    if path is not None:
+        modelcache.store(path, checked)
+    return checked
 
 
 MAX_MODEL_BYTES = 16 * 2 ** 20  # a model is text someone wrote; 16 MiB is far past any
 
 
-def load_file(path: str | Path) -> Model:
+def load_file(path: str | Path, cached: bool = False) -> Model:
+    """The checked model in the file at `path`; `cached`: through the checked-model cache."""
     if not str(path):
         raise CfcError(ErrorKind.ARGUMENT, "the model file name is empty", None,
                        "pass the path of a .cfc file")
@@ -39,7 +57,8 @@ def load_file(path: str | Path) -> Model:
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, data, exc) from None
     # as Path.read_text does: \r\n and \r end lines too
-    return load_source(text.replace("\r\n", "\n").replace("\r", "\n"), str(path))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return (load_cached if cached else load_source)(text, str(path))
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),

@@ -1,6 +1,8 @@
 """Start-up: a cache-hit `cfc run` imports only what it uses. SymPy, setuptools, SciPy,
 matplotlib, dask and networkx are for compiling, lbfgsb, figures, sweeps and cd; a stdlib
 model relaxed by the default solver from a warm cache needs none of them (issue 12, item 5).
+Nor does it load Lark, the parser or the checker (the checked model comes from the model
+cache), the compile command's module, or any solver but the one it runs.
 The check is on `sys.modules` in a fresh interpreter, not on time.
 """
 
@@ -15,20 +17,28 @@ import pytest
 
 from tests.conftest import EXAMPLES
 
-HEAVY = ("sympy", "setuptools", "scipy", "matplotlib", "dask", "networkx", "jinja2")
+HEAVY = ("sympy", "setuptools", "scipy", "matplotlib", "dask", "networkx", "jinja2", "lark",
+         "pandas", "pyarrow")
+# cfc's own modules a cache-hit run of the default solver has no use for
+UNUSED = ("cfc_dsl.parser", "cfc_dsl.checker", "cfc_dsl.derive", "cfc_dsl.lipschitz",
+          "cfc_dsl.codegen.render", "cfc_dsl.cli.compile", "cfc_dsl.runtime.observe.plots",
+          *(f"cfc_dsl.runtime.solvers.{name}"
+            for name in ("admm", "apg", "cd", "certified", "lbfgsb", "pgd", "prox")))
 
-# main() in a fresh interpreter, then the heavy top-level packages it left in sys.modules
+# main() in a fresh interpreter, then the heavy top-level packages and the unused cfc
+# modules it left in sys.modules
 _PROBE = """
 import json, sys
 from cfc_dsl.cli.main import main
 code = main(sys.argv[2:])
 heavy = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1].split(',')))
-print('@@' + json.dumps({'code': code, 'heavy': heavy}))
+unused = sorted(set(sys.modules) & set(sys.argv[1].split(',')))
+print('@@' + json.dumps({'code': code, 'heavy': heavy, 'unused': unused}))
 """
 
 
 def _imports(*argv: str) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _PROBE, ",".join(HEAVY), *argv],
+    done = subprocess.run([sys.executable, "-c", _PROBE, ",".join(HEAVY + UNUSED), *argv],
                           capture_output=True, text=True, env=dict(os.environ), check=False)
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("@@")]
     assert line, done.stdout + done.stderr
@@ -40,9 +50,60 @@ def test_cache_hit_run_imports_nothing_heavy(example: str) -> None:
     model = str(EXAMPLES / f"{example}.cfc")
     warm = _imports("compile", model, "--quiet")  # fills this session's cache
     assert warm["code"] == 0
+    first = _imports("run", model, "--max-steps", "20", "--quiet")  # fills the model cache
+    assert first["code"] == 0
     hit = _imports("run", model, "--max-steps", "20", "--quiet")
     assert hit["code"] == 0
     assert hit["heavy"] == [], f"a cache-hit run imported {hit['heavy']}"
+    assert hit["unused"] == [], f"a cache-hit run imported {hit['unused']}"
+
+
+def test_the_probe_sees_a_solver_module_when_it_is_chosen() -> None:
+    model = str(EXAMPLES / "chain.cfc")
+    assert _imports("compile", model, "--quiet")["code"] == 0
+    hit = _imports("run", model, "--solver", "pgd", "--max-steps", "5", "--quiet")
+    assert hit["code"] == 0
+    assert hit["unused"] == ["cfc_dsl.runtime.solvers.pgd"]  # and no other solver
+
+
+def test_help_and_the_parser_import_no_runtime() -> None:
+    """Building the argument parser (every command, `--help`) loads no NumPy and no runtime:
+    `run`'s arguments, whose choices come from the runtime, are added when `run` is parsed."""
+    code = ("import sys; from cfc_dsl.cli.main import build_parser; build_parser(); "
+            "bad = sorted(m for m in sys.modules if m == 'numpy' or m.startswith("
+            "('cfc_dsl.runtime.', 'lark', 'cfc_dsl.parser', 'cfc_dsl.model'))); print(bad)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"
+    helped = subprocess.run([sys.executable, "-m", "cfc_dsl.cli.main", "--help"],
+                            capture_output=True, text=True, check=True)
+    for command in ("compile", "run", "eval", "dump", "cache", "check", "graph", "solvers",
+                    "sweep", "plot"):
+        assert f"    {command} " in helped.stdout, command
+    run_help = subprocess.run([sys.executable, "-m", "cfc_dsl.cli.main", "run", "--help"],
+                              capture_output=True, text=True, check=True)
+    assert "{auto,pgd,apg,cd,prox,admm,lbfgsb,newton,certified}" in run_help.stdout
+    assert "--adapter {gradnorm," in run_help.stdout
+
+
+def test_the_lazy_registry_knows_every_solver_by_its_module() -> None:
+    """Each shipped solver's module registers exactly its name, and listing the names
+    imports none of them."""
+    code = ("import sys; from cfc_dsl.runtime.solvers import registry as r; "
+            "names = r.solver_names(); "
+            "print(names, [m for m in sys.modules if m.startswith('cfc_dsl.runtime.solvers.') "
+            "and m != 'cfc_dsl.runtime.solvers.registry'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().endswith("[]"), done.stdout
+    import importlib
+
+    from cfc_dsl.runtime.solvers import registry
+
+    for name, module in registry.BUILTIN.items():
+        importlib.import_module(module)
+        assert registry.SOLVERS.loaded[name].__module__ == module
+    assert set(registry.BUILTIN) <= set(registry.SOLVERS.loaded)
 
 
 def test_lbfgsb_still_imports_scipy_when_chosen() -> None:

@@ -1,5 +1,8 @@
 """What the subcommands share: `--set`/`--data` parsing with located errors, compiling
 and binding from arguments, and the JSON shapes of values.
+
+Building the argument parser imports this module, so it imports no NumPy, model or runtime
+at the top (issue 12: a command pays only for what it runs).
 """
 
 from __future__ import annotations
@@ -8,12 +11,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
-from cfc_dsl.model import Model, Target
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cfc_dsl.model import Model
 
 
 def command_line_span(text: str, start: int, end: int) -> Span:
@@ -82,6 +87,7 @@ def apply_threads(args: argparse.Namespace) -> None:
 
 
 def compiled_model(model: Model, backend: str):  # type: ignore[no-untyped-def]
+    from cfc_dsl.model import Target
     from cfc_dsl.runtime.backends.native import BackendKind
     from cfc_dsl.runtime.problem import compile_model
 

@@ -12,13 +12,40 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from cfc_dsl.diagnostics import CfcError
 from cfc_dsl.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
+    """Ours: a located usage error, and (`fill`) arguments added on first use, so a
+    subcommand whose choices come from the runtime (`run`: the solvers, the adapters) costs
+    those imports only when it is the one run or its help is shown (issue 12)."""
+
+    def __init__(self, *args: Any, fill: Callable[[argparse.ArgumentParser], None] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def _filled(self) -> None:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"cfc: error: {message}\nhint: run '{self.prog} --help' for the options",
@@ -60,26 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     add_verbosity(p)
 
-    p = sub.add_parser("run", help="bind the model and relax it to low energy")
-    p.add_argument("model")
-    _common_bind(p)
-    p.add_argument("--init", help="initial point: JSON {var: number | nested list}")
-    from cfc_dsl.cli.solvers import add_run_arguments
-
-    add_run_arguments(p)  # --solver (from the registry), --solver-opt and the shorthands
-    from cfc_dsl.cli.run import add_coordinate_arguments
-
-    add_coordinate_arguments(p)  # --homotopy, --adapter, --adapter-opt
-    _backend(p)
-    p.add_argument("--trace", help="write the trace (.csv or .parquet)")
-    p.add_argument("--plot", metavar="PATH", help="draw the trace as in 'cfc plot' "
-                   "(.png, .pdf or .svg; needs matplotlib)")
-    p.add_argument("--out", help="write the result as JSON (readable by eval --at and "
-                   "run --init), or .npz for large arrays")
-    p.add_argument("--json", action="store_true")
-    from cfc_dsl.cli.observe import add_run_observe
-
-    add_run_observe(p)  # --trace-vars, --show, --quiet, --verbose
+    sub.add_parser("run", help="bind the model and relax it to low energy", fill=_run_arguments)
 
     p = sub.add_parser("eval", help="energy, per-family energy and gradient at a point")
     p.add_argument("model")
@@ -102,6 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model")
+    _common_bind(p)
+    p.add_argument("--init", help="initial point: JSON {var: number | nested list}")
+    from cfc_dsl.cli.solvers import add_run_arguments
+
+    add_run_arguments(p)  # --solver (from the registry), --solver-opt and the shorthands
+    from cfc_dsl.cli.run import add_coordinate_arguments
+
+    add_coordinate_arguments(p)  # --homotopy, --adapter, --adapter-opt
+    _backend(p)
+    p.add_argument("--trace", help="write the trace (.csv or .parquet)")
+    p.add_argument("--plot", metavar="PATH", help="draw the trace as in 'cfc plot' "
+                   "(.png, .pdf or .svg; needs matplotlib)")
+    p.add_argument("--out", help="write the result as JSON (readable by eval --at and "
+                   "run --init), or .npz for large arrays")
+    p.add_argument("--json", action="store_true")
+    from cfc_dsl.cli.observe import add_run_observe
+
+    add_run_observe(p)  # --trace-vars, --show, --quiet, --verbose
+
+
 def _extensions():  # type: ignore[no-untyped-def]
     """Subcommands that live with their feature (check, graph, solvers, sweep, plot)."""
     from cfc_dsl.cli import audit, graph, plot, solvers, sweep
@@ -110,10 +140,15 @@ def _extensions():  # type: ignore[no-untyped-def]
 
 
 def _handler(command: str):  # type: ignore[no-untyped-def]
-    from cfc_dsl.cli import compile, run
+    """The command's function; only its module is imported (`run` loads no compile code)."""
+    if command in ("run", "eval"):
+        from cfc_dsl.cli import run
 
-    return {"compile": compile.cmd_compile, "dump": compile.cmd_dump, "cache": compile.cmd_cache,
-            "run": run.cmd_run, "eval": run.cmd_eval}[command]
+        return {"run": run.cmd_run, "eval": run.cmd_eval}[command]
+    from cfc_dsl.cli import compile
+
+    return {"compile": compile.cmd_compile, "dump": compile.cmd_dump,
+            "cache": compile.cmd_cache}[command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,6 @@ from cfc_dsl.cli.common import bind_args, compile_json, input_files, nested
 from cfc_dsl.cli.observe import check_show, observer, schema, shown, stages, write_result
 from cfc_dsl.cli.solvers import solver_options
 from cfc_dsl.diagnostics import CfcError, ErrorKind, plural
-from cfc_dsl.frontend import load_file
 
 
 # ---------------------------------------------------------------- run / eval
@@ -110,7 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_run_args(args)
     st = stages(args, ("load", "bind", "relax", "write"), bar=False)
     with st("load"):
-        model = load_file(args.model)
+        from cfc_dsl.frontend import load_file
+
+        model = load_file(args.model, cached=True)
     with st("bind"):
         problem = bind_args(args, model, args.init)
         check_show(args, problem)  # a bad --show is refused before the relaxation
@@ -211,7 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    model = load_file(args.model)
+    from cfc_dsl.frontend import load_file
+
+    model = load_file(args.model, cached=True)
     problem = bind_args(args, model, args.at)
     evaluation = problem.evaluate()
     grad = nested(problem.bound.split(evaluation.grad))

@@ -1,0 +1,206 @@
+"""The checked-model cache: a model file that parsed and checked before is read back from
+JSON instead of being parsed and checked again (issue 12: a cache-hit `cfc run` then loads
+no Lark, parser or checker; parsing the stdlib and the model was a fifth of its start-up).
+
+Safe by construction, never pickle: the file is plain JSON, and decoding builds only the
+frozen dataclasses and enums of `syntax`, `model` and `diagnostics`, by name, through their
+constructors. The key is the SHA-256 of the source text, its name (spans carry it) and
+every source file of the language package (the grammar, the stdlib and the checker
+included), so any edit there misses. Entries live in `models/` of the user's cfc cache, a
+folder no other user may write (checked as for the parser tables), written atomically.
+Only models that checked cleanly are stored; a missing, foreign or unreadable entry is a
+miss, never an error. Object sharing is kept (each object is stored once, children first).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+import stat
+import sys
+import tempfile
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cfc_dsl import diagnostics, model, syntax
+
+FORMAT = 1  # bump when the encoding below changes
+_MODULES = (syntax, model, diagnostics)
+
+
+def _classes() -> dict[str, type]:
+    """The decodable types: dataclasses and enums defined in `_MODULES`, by qualified name."""
+    out: dict[str, type] = {}
+    for module in _MODULES:
+        for value in vars(module).values():
+            if (isinstance(value, type) and value.__module__ == module.__name__
+                    and (dataclasses.is_dataclass(value) or issubclass(value, enum.Enum))):
+                out[f"{module.__name__}.{value.__qualname__}"] = value
+    return out
+
+
+_CLASSES = _classes()
+
+
+# ---------------------------------------------------------------- encode
+class _Encoder:
+    """The object graph as a list of nodes, children before parents; refs are indices."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Any] = []
+        self.seen: dict[int, int] = {}
+        self.keep: list[Any] = []  # holds encoded objects alive, so ids stay unique
+
+    def value(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if type(obj) in (int, float):  # not numpy scalars, not int/float subclasses
+            return obj
+        if isinstance(obj, tuple):
+            return {"t": [self.value(v) for v in obj]}
+        return {"r": self.ref(obj)}
+
+    def ref(self, obj: Any) -> int:
+        if id(obj) in self.seen:
+            return self.seen[id(obj)]
+        cls = type(obj)
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if _CLASSES.get(name) is not cls:
+            raise TypeError(f"cannot store a {name}")
+        if isinstance(obj, enum.Enum):
+            node: Any = [name, obj.name]
+        else:
+            node = [name, {f.name: self.value(getattr(obj, f.name))
+                           for f in dataclasses.fields(obj) if f.init}]
+        self.seen[id(obj)] = len(self.nodes)
+        self.keep.append(obj)
+        self.nodes.append(node)
+        return self.seen[id(obj)]
+
+
+def encode(checked: model.Model) -> str:
+    enc = _Encoder()
+    root = enc.ref(checked)
+    return json.dumps({"format": FORMAT, "nodes": enc.nodes, "root": root},
+                      separators=(",", ":"), allow_nan=True)
+
+
+# ---------------------------------------------------------------- decode
+def decode(text: str) -> model.Model:
+    """The model stored by `encode`; ValueError/TypeError/KeyError for anything else."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("not a cfc model cache entry of this format")
+    built: list[Any] = []
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict):
+            if "t" in v:
+                return tuple(value(x) for x in v["t"])
+            index = v["r"]
+            if not isinstance(index, int) or not 0 <= index < len(built):
+                raise ValueError("a reference to an object not built yet")
+            return built[index]
+        if v is None or isinstance(v, (bool, str, int, float)):
+            return v
+        raise TypeError(f"unexpected {type(v).__name__} in a model cache entry")
+
+    for name, body in data["nodes"]:
+        cls = _CLASSES[name]
+        if issubclass(cls, enum.Enum):
+            built.append(cls[body])
+        else:
+            built.append(cls(**{k: value(v) for k, v in body.items()}))
+    out = built[data["root"]]
+    if not isinstance(out, model.Model):
+        raise TypeError("the entry's root is not a Model")
+    return out
+
+
+# ---------------------------------------------------------------- the files
+def cache_root() -> Path:
+    """The cfc cache folder: the rule of `runtime.build.cache.cache_dir` and of
+    `parser.cache_root` (repeated: this layer may not import the runtime, and the parser
+    module imports Lark, which a hit must not pay for)."""
+    env = os.environ.get("CFC_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cfc"
+
+
+def _private(path: Path, is_dir: bool) -> bool:
+    """Ours alone: not a link, owned by this user, writable by no one else."""
+    info = os.lstat(path)
+    kind_ok = stat.S_ISDIR(info.st_mode) if is_dir else stat.S_ISREG(info.st_mode)
+    mask = 0o077 if is_dir else 0o022
+    return kind_ok and info.st_uid == os.getuid() and not info.st_mode & mask
+
+
+def folder_digest(root: Any) -> str:
+    """SHA-256 of the .py, .lark and .cfc files directly in `root` (names and bytes)."""
+    digest = hashlib.sha256(f"{FORMAT} py{sys.version_info[0]}.{sys.version_info[1]}".encode())
+    for path in sorted(root.iterdir(), key=lambda p: p.name):
+        if path.is_file() and path.name.endswith((".py", ".lark", ".cfc")):
+            digest.update(f"\n{path.name}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def language_digest() -> str:
+    """The language package's digest: the parser, grammar, stdlib, checker and model."""
+    return folder_digest(resources.files("cfc_dsl"))
+
+
+def entry_path(text: str, name: str) -> Path | None:
+    """Where the checked model of (`text`, `name`) is kept, or None where no private
+    folder can be had (then nothing is cached)."""
+    if not hasattr(os, "getuid"):
+        return None
+    key = hashlib.sha256(json.dumps([language_digest(), name, text]).encode()).hexdigest()
+    folder = cache_root() / "models"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(folder, is_dir=True):
+            return None
+    except OSError:
+        return None
+    return folder / f"{key}.json"
+
+
+def load(path: Path) -> model.Model | None:
+    """The stored model, or None (a miss) for a missing, foreign or damaged entry."""
+    try:
+        if not _private(path, is_dir=False):
+            return None
+        return decode(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError):
+        return None
+
+
+def store(path: Path, checked: model.Model) -> None:
+    """Write the entry atomically; a model that cannot be stored, or a full or read-only
+    disk, leaves no entry and no error (the next run checks again)."""
+    try:
+        text = encode(checked)
+    except (TypeError, RecursionError):
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
