@@ -204,3 +204,23 @@ def store(path: Path, checked: model.Model) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def clear() -> int:
+    """Remove the stored models (`cfc cache clear`); returns how many went. Only files this
+    cache names (a digest or a temporary, .json) are touched; what cannot go stays, as an
+    entry is only ever a shortcut to what a check would give again."""
+    folder = cache_root() / "models"
+    if not folder.is_dir() or folder.is_symlink():
+        return 0
+    count = 0
+    for path in folder.iterdir():
+        name = path.name
+        ours = name.endswith(".json") and (len(name) == 69 or name.startswith(".tmp-"))
+        if ours and path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+                count += not name.startswith(".tmp-")
+            except OSError:
+                pass
+    return count

@@ -151,3 +151,18 @@ def test_errors_are_not_cached(tmp_path: Path) -> None:
     assert modelcache.entry_path(text, str(bad)) is not None
     assert not modelcache.entry_path(text, str(bad)).exists()  # type: ignore[union-attr]
     assert folder.is_dir()
+
+
+def test_cache_clear_removes_the_stored_models(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfc_dsl.cli.main import main
+
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    model_file = _copy(tmp_path)
+    frontend.load_file(model_file, cached=True)
+    folder = modelcache.cache_root() / "models"
+    (folder / "mine.txt").write_text("not the cache's", encoding="utf-8")
+    [entry] = folder.glob("*.json")
+    assert main(["cache", "clear"]) == 0
+    assert not entry.exists() and (folder / "mine.txt").exists()
+    assert modelcache.clear() == 0

@@ -199,6 +199,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
     elif args.action == "clear":
         count = cache.clear()
         print(f"removed {count} cache entr{'y' if count == 1 else 'ies'} from {cache.cache_dir()}")
+        from cfc_dsl import modelcache
+
+        models = modelcache.clear()
+        if models:
+            print(f"removed {models} checked model{'' if models == 1 else 's'} "
+                  f"(cfc run's model cache)")
     else:
         rows = [{"digest": e.digest, "model": e.meta.get("model"),
                  "energies": e.meta.get("energies"), "bytes": cache.size_bytes(e)}
