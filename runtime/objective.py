@@ -6,6 +6,7 @@ certified Lipschitz constant, per-family gradients from the same evaluation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, overload
 
@@ -106,6 +107,8 @@ class Objective:
 
     def check_finite(self, x: np.ndarray, energy: float, grad: np.ndarray | None,
                      step: int) -> None:
-        if np.isfinite(energy) and (grad is None or np.all(np.isfinite(grad))):
+        # math.isfinite and the array's own all(): the test np.isfinite / np.all make,
+        # without their dispatch (once per accepted step)
+        if math.isfinite(energy) and (grad is None or np.isfinite(grad).all()):
             return
         raise self._nonfinite(x, step)

@@ -119,7 +119,9 @@ def usable_lipschitz(objective: object) -> float | None:
 def projected_gradient_norm(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     if x.size == 0:
         return 0.0
-    return float(np.max(np.abs(x - np.clip(x - g, lo, hi))))
+    # the array methods, not np.max / np.abs: the same reduction without fromnumeric's
+    # dispatch, ~3 us of the ~12 us this took per step at N = 10^3 (bench/call_overhead.py)
+    return float(np.abs(x - np.clip(x - g, lo, hi)).max())
 
 
 class Run:

@@ -102,6 +102,8 @@ class ProjectedGradient:
 
     @staticmethod
     def _direction(g: np.ndarray, options: PgdOptions) -> np.ndarray:
+        if not options.normalize_grads and not options.max_grad_norm:
+            return g  # the default: no norm to take (twice a step otherwise)
         norm = float(np.linalg.norm(g))
         if options.normalize_grads and norm > 0:
             return g / norm
