@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cfc_dsl.runtime.solvers.registry import Needs
+from cfc_dsl.runtime.solvers.vectors import dot, norm
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -55,7 +56,7 @@ def hessian_product(objective: Any, x: np.ndarray) -> Callable[[np.ndarray], np.
     scale = 1.0 + float(np.max(np.abs(x))) if x.size else 1.0
 
     def fd(v: np.ndarray) -> np.ndarray:
-        h = math.sqrt(_EPS) * scale / max(float(np.linalg.norm(v)), 1e-300)
+        h = math.sqrt(_EPS) * scale / max(norm(v), 1e-300)
         return (objective.energy_and_grad(x + h * v)[2]
                 - objective.energy_and_grad(x - h * v)[2]) / (2.0 * h)
 
@@ -63,35 +64,38 @@ def hessian_product(objective: Any, x: np.ndarray) -> Callable[[np.ndarray], np.
 
 
 def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int,
-            seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+            seed: int = 0, vectors: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(Ritz values ascending, Ritz vectors as columns in the full space, products used) of
-    H restricted to `mask`, from a seeded random start, fully re-orthogonalised."""
+    H restricted to `mask`, from a seeded random start, fully re-orthogonalised. `vectors`:
+    how many of the lowest Ritz vectors to form (None: all; each is one pass over the basis)."""
     n_free = int(mask.sum())
     k = min(steps, n_free)
     q = np.random.default_rng(seed).standard_normal(mask.size) * mask
-    q /= np.linalg.norm(q)
-    basis: list[np.ndarray] = []
+    q /= norm(q)
+    basis = np.empty((k, mask.size))  # the Lanczos vectors as rows
     alphas: list[float] = []
     betas: list[float] = []
-    for _ in range(k):
-        basis.append(q)
+    for j in range(k):
+        basis[j] = q
         w = hv(q) * mask
         if not np.all(np.isfinite(w)):
-            return np.array([math.nan]), np.zeros((mask.size, 1)), len(basis)
-        alphas.append(float(w @ q))
-        for _ in range(2):  # twice is enough (Kahan-Parlett)
-            for b in basis:
-                w -= (w @ b) * b
-        beta = float(np.linalg.norm(w))
-        if len(basis) == k or beta <= 1e-12 * max(1.0, max(abs(a) for a in alphas)):
+            return np.array([math.nan]), np.zeros((mask.size, 1)), j + 1
+        alphas.append(dot(w, q))
+        done = basis[:j + 1]
+        for _ in range(2):  # classical Gram-Schmidt twice is enough (Giraud et al. 2005);
+            # one pass over the basis each way, in NumPy's own loops (vectors.py: no BLAS)
+            w -= np.einsum("i,ij->j", np.einsum("ij,j->i", done, w), done)
+        beta = norm(w)
+        if j + 1 == k or beta <= 1e-12 * max(1.0, max(abs(a) for a in alphas)):
             break
         betas.append(beta)
         q = w / beta
     # the tridiagonal T is at most steps x steps: NumPy's dense eigh is exact enough and
     # keeps SciPy out of every run's imports
-    off = np.array(betas[:len(alphas) - 1])
+    m = len(alphas)
+    off = np.array(betas[:m - 1])
     theta, y = np.linalg.eigh(np.diag(np.array(alphas)) + np.diag(off, 1) + np.diag(off, -1))
-    return theta, np.stack(basis, axis=1) @ y, len(basis)
+    return theta, np.einsum("ji,jk->ik", basis[:m], y[:, :vectors]), m
 
 
 def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
@@ -103,14 +107,14 @@ def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
     mask = free_mask(x, g, objective.lower, objective.upper, tol)
     if steps <= 0 or not mask.any():
         return Curvature(SecondOrder(0.0, True, 0), None)
-    theta, vectors, used = lanczos(hessian_product(objective, x), mask, steps)
+    theta, vectors, used = lanczos(hessian_product(objective, x), mask, steps, vectors=1)
     low = float(theta[0])
     if not math.isfinite(low):  # the Hessian is not finite here (g^p at 0, p < 2): probe
         return _probe(objective, x, mask, used)
     scale = float(np.max(np.abs(theta)))
     if low < 0.0 and low < -curvature_tol * scale and _resolvable(objective, mask, low, f):
         d = vectors[:, 0] * mask
-        return Curvature(SecondOrder(low, False, used), d / np.linalg.norm(d))
+        return Curvature(SecondOrder(low, False, used), d / norm(d))
     return Curvature(SecondOrder(low, True, used), None)
 
 
@@ -118,7 +122,7 @@ def _resolvable(objective: Any, mask: np.ndarray, curvature: float, f: float | N
     if f is None:
         return True
     width = (objective.upper - objective.lower)[mask]
-    diameter2 = float(width @ width)
+    diameter2 = dot(width, width)
     return not math.isfinite(diameter2) or (
         -0.5 * curvature * diameter2 > 64 * _EPS * max(1.0, abs(f)))
 
@@ -159,8 +163,8 @@ def _probe(objective: Any, x: np.ndarray, mask: np.ndarray, used: int) -> Curvat
 
 
 def _unit(v: np.ndarray) -> np.ndarray | None:
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0.0 and math.isfinite(norm) else None
+    length = norm(v)
+    return v / length if length > 0.0 and math.isfinite(length) else None
 
 
 Escape = tuple[np.ndarray, float, np.ndarray, np.ndarray, float, int]
@@ -174,7 +178,7 @@ def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np
     coordinate's box down by halvings, until F drops by at least c x the model's decrease
     (first order plus curvature/2 |s|^2) and by more than round-off; None when no trial does."""
     lo, hi = objective.lower, objective.upper
-    d = -direction if float(g @ direction) > 0 else direction
+    d = -direction if dot(g, direction) > 0 else direction
     # at a bound, the clipped +-d keep only the components pointing into the box, which can
     # turn the curvature positive (a Ritz vector of a near-constant mode with some noise of
     # either sign, at a corner); so the directions reflected into the box are tried as well
@@ -183,8 +187,8 @@ def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np
     # and the uniform move into the box of the free coordinates at a bound (the mode a
     # Ritz vector only approximates at a corner where every coordinate sits at 0)
     inward = np.where(at_lo, 1.0, np.where(at_hi, -1.0, 0.0)) * (direction != 0)
-    norm = float(np.linalg.norm(inward))
-    reflected += [inward / norm] if norm > 0 else []
+    length = norm(inward)
+    reflected += [inward / length] if length > 0 else []
     directions = [d, -d] + [v for v in reflected
                             if not (np.array_equal(v, d) or np.array_equal(v, -d))]
     widths = (hi - lo)[direction != 0]
@@ -195,7 +199,7 @@ def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np
         for s in directions:
             trial = np.clip(x + alpha * s, lo, hi)
             disp = trial - x
-            model = min(0.0, float(g @ disp)) + 0.5 * curvature * float(disp @ disp)
+            model = min(0.0, dot(g, disp)) + 0.5 * curvature * dot(disp, disp)
             bound = min(f + c * model, f - floor)
             f_trial, _ = objective.energy(trial)
             if np.isfinite(f_trial) and f_trial <= bound:

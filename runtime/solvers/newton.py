@@ -21,6 +21,7 @@ from cfc_dsl.runtime.solvers.base import (
     StopReason,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot, norm
 
 _EPS = float(np.finfo(np.float64).eps)
 _MU0 = 0.01  # sufficient decrease of the model in the Cauchy and projected searches (TRON)
@@ -43,29 +44,47 @@ class NewtonOptions(StopOptions):
 
 
 class _Model:
-    """q(s) = g.s + s.Hs/2 at x, the box as bounds on x + s, one HVP per product."""
+    """q(s) = g.s + s.Hs/2 at x, the box as bounds on x + s, one HVP per product.
+
+    Products are saved where linearity gives them: a Cauchy trial that the box does not cut
+    is s = -alpha g, so Hs = -alpha Hg from one product Hg per model; CG carries Hd of its
+    direction along (the sum of its a_k Hp_k), so a projected search that the box does not
+    cut needs no product either. Both agree with a fresh product to round-off."""
 
     def __init__(self, objective: SolverObjective, x: np.ndarray, g: np.ndarray,
                  options: NewtonOptions):
         self.objective, self.x, self.g, self.options = objective, x, g, options
         self.lo, self.hi = objective.lower, objective.upper
         self.products = 0
+        self._hg: np.ndarray | None = None
 
     def hv(self, v: np.ndarray) -> np.ndarray:
         self.products += 1
         return np.asarray(self.objective.hvp(self.x, v), dtype=np.float64)  # type: ignore[attr-defined]
 
     def q(self, s: np.ndarray, hs: np.ndarray) -> float:
-        return float(self.g @ s) + 0.5 * float(s @ hs)
+        return dot(self.g, s) + 0.5 * dot(s, hs)
+
+    def _inside(self, z: np.ndarray) -> bool:
+        return bool(np.all(z >= self.lo) and np.all(z <= self.hi))
 
     def cauchy(self, alpha: float, delta: float) -> tuple[np.ndarray, np.ndarray, float]:
         """TRON's projected search along -g: the longest alpha (by factors of 10 from the last
         step's) with |s| <= delta and q(s) <= mu0 g.s, where s = P(x - alpha g) - x."""
+        gg = dot(self.g, self.g)
+
         def trial(a: float) -> tuple[np.ndarray, np.ndarray, bool]:
-            s = np.clip(self.x - a * self.g, self.lo, self.hi) - self.x
+            full = self.x - a * self.g
+            if self._inside(full):  # s = -a g: its q needs only g.Hg
+                if self._hg is None:
+                    self._hg = self.hv(self.g)
+                s, hs = -a * self.g, -a * self._hg
+                gs = -a * gg
+                return s, hs, bool(a * math.sqrt(gg) <= delta and
+                                   gs + 0.5 * dot(s, hs) <= _MU0 * gs)
+            s = np.clip(full, self.lo, self.hi) - self.x
             hs = self.hv(s)
-            return s, hs, bool(np.linalg.norm(s) <= delta and
-                               self.q(s, hs) <= _MU0 * float(self.g @ s))
+            return s, hs, bool(norm(s) <= delta and self.q(s, hs) <= _MU0 * dot(self.g, s))
 
         s, hs, ok = trial(alpha)
         if not ok:
@@ -102,40 +121,50 @@ class _Model:
             xc = self.x + s
             free = ((xc > self.lo) & (xc < self.hi)).astype(np.float64)
             r = -(self.g + hs) * free
-            norm = float(np.linalg.norm(r))
+            norm_r = norm(r)
             # the forcing term min(cg_tol, sqrt|r|) makes the steps superlinear near the end
-            goal = min(opts.cg_tol, math.sqrt(norm)) * norm if goal is None else goal
-            if norm <= goal or norm == 0.0:
+            goal = min(opts.cg_tol, math.sqrt(norm_r)) * norm_r if goal is None else goal
+            if norm_r <= goal or norm_r == 0.0:
                 break
-            d, boundary = self._steihaug(free, s, r, delta, goal)
-            s, hs, clipped = self._projected_search(s, hs, d)
+            d, hd, boundary = self._steihaug(free, s, r, delta, goal)
+            s, hs, clipped = self._projected_search(s, hs, d, hd)
             if boundary or not clipped:
                 break
         return s, hs
 
     def _steihaug(self, free: np.ndarray, s: np.ndarray, r: np.ndarray, delta: float,
-                  tol: float) -> tuple[np.ndarray, bool]:
-        """CG on q(s + d) over the free variables with |s + d| <= delta: (d, whether it
-        stopped on the trust-region boundary, by length or negative curvature)."""
-        d, p, rr = np.zeros_like(s), r.copy(), float(r @ r)
+                  tol: float) -> tuple[np.ndarray, np.ndarray, bool]:
+        """CG on q(s + d) over the free variables with |s + d| <= delta: (d, Hd, whether it
+        stopped on the trust-region boundary, by length or negative curvature). r is the
+        free part of the model's residual -(g + Hs); CG overwrites it."""
+        z, p = s.copy(), r.copy()  # z = s + d, the model's step so far
+        hd = np.zeros_like(s)
+        rr, dd, zz = dot(r, r), delta * delta, dot(s, s)
         for _ in range(self.options.max_cg):
-            hp = self.hv(p) * free
-            curvature = float(p @ hp)
+            hp_full = self.hv(p)
+            hp = hp_full * free
+            curvature = dot(p, hp)
+            pp, zp = dot(p, p), dot(z, p)
             if curvature <= 0.0 or not math.isfinite(curvature):
-                return d + _to_boundary(s + d, p, delta) * p, True
+                tau = _to_boundary(zz, zp, pp, dd)
+                return z - s + tau * p, hd + tau * hp_full, True
             a = rr / curvature
-            if np.linalg.norm(s + d + a * p) >= delta:
-                return d + _to_boundary(s + d, p, delta) * p, True
-            d += a * p
+            if zz + 2.0 * a * zp + a * a * pp >= dd:  # |z + a p|^2, past the boundary
+                tau = _to_boundary(zz, zp, pp, dd)
+                return z - s + tau * p, hd + tau * hp_full, True
+            z += a * p
+            zz += a * (2.0 * zp + a * pp)  # |z|^2 by its recurrence: one reduction fewer
+            hd += a * hp_full
             r -= a * hp
-            rr_new = float(r @ r)
+            rr_new = dot(r, r)
             if math.sqrt(rr_new) <= tol:
                 break
-            p = r + (rr_new / rr) * p
+            p *= rr_new / rr
+            p += r
             rr = rr_new
-        return d, False
+        return z - s, hd, False
 
-    def _projected_search(self, s: np.ndarray, hs: np.ndarray, d: np.ndarray
+    def _projected_search(self, s: np.ndarray, hs: np.ndarray, d: np.ndarray, hd: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, bool]:
         """x + s + beta d projected onto the box, beta halved from 1 until the model falls by
         mu0 of its first-order change: (s, Hs, whether the projection cut the step)."""
@@ -143,21 +172,24 @@ class _Model:
         beta = 1.0
         for _ in range(30):
             full = xc + beta * d
-            t = np.clip(full, self.lo, self.hi) - xc
-            ht = self.hv(t)
-            first = float(gq @ t)
-            if first < 0.0 and first + 0.5 * float(t @ ht) <= _MU0 * first:
-                return s + t, hs + ht, bool(np.any(t != beta * d))
+            cut = not self._inside(full)
+            if cut:
+                t = np.clip(full, self.lo, self.hi) - xc
+                ht = self.hv(t)
+            else:  # t = beta d: H t from CG's Hd
+                t, ht = beta * d, beta * hd
+            first = dot(gq, t)
+            if first < 0.0 and first + 0.5 * dot(t, ht) <= _MU0 * first:
+                return s + t, hs + ht, cut and bool(np.any(t != beta * d))
             beta *= 0.5
         return s, hs, False
 
 
-def _to_boundary(z: np.ndarray, p: np.ndarray, delta: float) -> float:
-    """tau >= 0 with |z + tau p| = delta (|z| <= delta)."""
-    pp, zp, zz = float(p @ p), float(z @ p), float(z @ z)
+def _to_boundary(zz: float, zp: float, pp: float, dd: float) -> float:
+    """tau >= 0 with |z + tau p|^2 = dd, from z.z, z.p, p.p (|z|^2 <= dd)."""
     if pp == 0.0:
         return 0.0
-    return (-zp + math.sqrt(max(zp * zp + pp * (delta * delta - zz), 0.0))) / pp
+    return (-zp + math.sqrt(max(zp * zp + pp * (dd - zz), 0.0))) / pp
 
 
 @register
@@ -183,8 +215,8 @@ class TrustRegionNewton:
                 continue
             if escapes != run.escapes:  # the start, or after an escape: a fresh radius, as
                 escapes, alpha = run.escapes, 1.0  # long as the escape or the projected g
-                delta = max(float(np.linalg.norm(run.x - x_last)), float(
-                    np.linalg.norm(np.clip(run.x - run.g, run.lo, run.hi) - run.x)))
+                delta = max(float(norm(run.x - x_last)), float(
+                    norm(np.clip(run.x - run.g, run.lo, run.hi) - run.x)))
             model = _Model(objective, run.x, run.g, options)
             s, hs, alpha = model.cauchy(alpha, delta)
             s, hs = model.subspace(s, hs, delta)
@@ -203,7 +235,7 @@ class TrustRegionNewton:
                 continue
             ratio = 1.0 if -predicted <= noise else (
                 actual / predicted if predicted < 0.0 else -math.inf)
-            snorm = float(np.linalg.norm(s))
+            snorm = float(norm(s))
             if ratio <= options.eta1:
                 delta = 0.25 * min(snorm, delta)
             elif ratio > options.eta2:
@@ -221,7 +253,7 @@ class TrustRegionNewton:
             rejected += 1
             if (reject := run.rejected(run.steps + 1)) is not None:  # a trust-region trial
                 reject(f_new, fam, snorm, rejected - 1, x_new)
-            if delta <= 4.0 * _EPS * max(1.0, float(np.linalg.norm(run.x))) or rejected > 60:
+            if delta <= 4.0 * _EPS * max(1.0, float(norm(run.x))) or rejected > 60:
                 x_last = run.x
                 if (done := run.done(StopReason.NO_DESCENT)) is not None:
                     return done
