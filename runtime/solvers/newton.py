@@ -3,6 +3,13 @@
 along -g inside the trust region, refines it by Steihaug-Toint CG on the free variables with
 projected searches, and is accepted only when F falls by a fair share of what the quadratic
 model predicted; the radius follows that actual/predicted ratio.
+
+CG is preconditioned by the generated Hessian diagonal (Jacobi, one `hess_diag` pass per
+step): on the random workload at 10^5 it halved the kernel passes (192 -> 88) and took 9
+steps instead of 12 (docs/solvers.md). The trust region stays Euclidean; preconditioned CG
+iterates need not grow in that norm, so CG stops at its first crossing of the boundary, where
+the model has still fallen monotonically (each CG step minimises it along its direction).
+The vector algebra avoids BLAS (vectors.py).
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ class NewtonOptions(StopOptions):
                            lambda v: 0 < v < 1, "in (0, 1)")
     max_subspace: int = option(10, "subspace solves per step (each after a projected search "
                                "that met a new bound)", lambda v: v >= 1, ">= 1")
+    precondition: bool = option(True, "precondition CG by the Hessian diagonal (one hess_diag "
+                                "pass per step)")
 
 
 class _Model:
@@ -57,6 +66,7 @@ class _Model:
         self.lo, self.hi = objective.lower, objective.upper
         self.products = 0
         self._hg: np.ndarray | None = None
+        self._minv: np.ndarray | None = None
 
     def hv(self, v: np.ndarray) -> np.ndarray:
         self.products += 1
@@ -137,9 +147,12 @@ class _Model:
         """CG on q(s + d) over the free variables with |s + d| <= delta: (d, Hd, whether it
         stopped on the trust-region boundary, by length or negative curvature). r is the
         free part of the model's residual -(g + Hs); CG overwrites it."""
-        z, p = s.copy(), r.copy()  # z = s + d, the model's step so far
+        z = s.copy()  # z = s + d, the model's step so far
+        minv = self._jacobi(free)
+        y = r * minv
+        p = y.copy()
         hd = np.zeros_like(s)
-        rr, dd, zz = dot(r, r), delta * delta, dot(s, s)
+        ry, dd, zz = dot(r, y), delta * delta, dot(s, s)
         for _ in range(self.options.max_cg):
             hp_full = self.hv(p)
             hp = hp_full * free
@@ -148,7 +161,7 @@ class _Model:
             if curvature <= 0.0 or not math.isfinite(curvature):
                 tau = _to_boundary(zz, zp, pp, dd)
                 return z - s + tau * p, hd + tau * hp_full, True
-            a = rr / curvature
+            a = ry / curvature
             if zz + 2.0 * a * zp + a * a * pp >= dd:  # |z + a p|^2, past the boundary
                 tau = _to_boundary(zz, zp, pp, dd)
                 return z - s + tau * p, hd + tau * hp_full, True
@@ -156,13 +169,30 @@ class _Model:
             zz += a * (2.0 * zp + a * pp)  # |z|^2 by its recurrence: one reduction fewer
             hd += a * hp_full
             r -= a * hp
-            rr_new = dot(r, r)
-            if math.sqrt(rr_new) <= tol:
+            if norm(r) <= tol:
                 break
-            p *= rr_new / rr
-            p += r
-            rr = rr_new
+            np.multiply(r, minv, out=y)
+            ry_new = dot(r, y)
+            p *= ry_new / ry
+            p += y
+            ry = ry_new
         return z - s, hd, False
+
+    def _jacobi(self, free: np.ndarray) -> np.ndarray:
+        """The preconditioner on the free set: 1 / |diag H|, the diagonal floored at 1e-3 of
+        its mean (a zero or negative curvature there must not make the step huge); ones
+        without `precondition`."""
+        if not self.options.precondition:
+            return free
+        if self._minv is None:
+            diag = np.abs(np.asarray(self.objective.hess_diag(self.x),  # type: ignore[attr-defined]
+                                     dtype=np.float64))
+            self.products += 1
+            mean = float(np.mean(diag)) if diag.size else 1.0
+            floor = 1e-3 * mean if mean > 0 and math.isfinite(mean) else 1.0
+            with np.errstate(invalid="ignore"):
+                self._minv = 1.0 / np.where(np.isfinite(diag), np.maximum(diag, floor), floor)
+        return self._minv * free
 
     def _projected_search(self, s: np.ndarray, hs: np.ndarray, d: np.ndarray, hd: np.ndarray
                           ) -> tuple[np.ndarray, np.ndarray, bool]:
