@@ -5,10 +5,11 @@ values stay those of a fresh evaluation (the NumPy reference backend is the orac
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import cfc_dsl as cfc
 from cfc_dsl.runtime.backends.buffers import fsum_list
-from cfc_dsl.runtime.backends.native import BackendKind, exact_sum
+from cfc_dsl.runtime.backends.native import BackendKind, _bound_call, exact_sum
 from tests.conftest import EXAMPLES
 
 
@@ -61,3 +62,36 @@ def test_fsum_list_matches_exact_sum() -> None:
                    [1e308, 1e308], [], [2.5]):
         a, b = fsum_list(list(values)), exact_sum(np.array(values, dtype=float))
         assert np.float64(a).tobytes() == np.float64(b).tobytes()
+
+
+def _bits(result: tuple[float, np.ndarray, np.ndarray]) -> tuple[bytes, bytes, bytes]:
+    f, fam, g = result
+    return np.float64(f).tobytes(), fam.tobytes(), g.tobytes()
+
+
+def test_fast_and_checked_paths_give_the_same_bits() -> None:
+    """energy_and_grad inlines its argument checks for a contiguous float64 x and an
+    ndarray of weights; every other argument goes through `_x` / `_w`: the same values."""
+    c, _ = _problems()
+    x = np.random.default_rng(5).uniform(0.0, 1.0, 24)
+    w = c.backend.weights * np.array([0.7, 1.3])
+    fast = _bits(c.backend.energy_and_grad(x[::2].copy(), w))
+    assert _bits(c.backend.energy_and_grad(x[::2], w)) == fast  # not contiguous
+    assert _bits(c.backend.energy_and_grad(list(x[::2]), list(w))) == fast
+    assert _bits(c.backend.energy_and_grad(x[::2].copy(), w.astype(">f8"))) == fast
+    r, _ = _problems(reorder="rcm")  # a permuted layout takes `_x` and `_out` (its kernels
+    f, _, g = r.backend.energy_and_grad(x[::2].copy(), w)  # add in another order)
+    np.testing.assert_allclose(g, c.backend.energy_and_grad(x[::2].copy(), w)[2], rtol=1e-12)
+    assert abs(f - np.frombuffer(fast[0])[0]) <= 1e-12 * abs(f)
+    with pytest.raises(ValueError, match="12 values"):
+        c.backend.energy_and_grad(x, w)
+    with pytest.raises(ValueError, match="2 weights"):
+        c.backend.energy_and_grad(x[::2].copy(), np.ones(3))
+
+
+def test_bound_call_keeps_the_argument_order() -> None:
+    def record(*args: object) -> tuple[object, ...]:
+        return args
+
+    assert _bound_call(record, (1, 2))(3, 4) == (1, 2, 3, 4)  # functools.partial
+    assert _bound_call(record, (1, 2), (5, 6))(3, 4) == (1, 2, 3, 4, 5, 6)  # threaded tails
