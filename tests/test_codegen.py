@@ -190,12 +190,14 @@ def test_header_cdef_and_definitions_agree(name: str, rendered: dict[str, Render
         expected.append((f"cfc_eg_{e.name}",
                          [*inputs, "double weight", "const double *X", "double *G"]))
         expected.append((f"cfc_e_{e.name}", [*inputs, "const double *X"]))
-        # the threaded entry points (C only; templates/parallel.c.j2): the same sums
-        expected.append((f"cfc_ep_{e.name}", [*inputs, "const double *X", "double *B",
-                                              "int threads"]))
+        # the threaded entry points (C only; templates/parallel.c.j2): the serial head, then
+        # the slot copies (runtime/bind/copies.py), a chunk-sum buffer and the thread count
+        copies = ["int64_t nc", "const int64_t *co", "const int64_t *const *ts",
+                  "const double *const *tp"]
+        expected.append((f"cfc_ep_{e.name}", [*inputs, "const double *X", *copies,
+                                              "double *S", "int threads"]))
         expected.append((f"cfc_egp_{e.name}", [
-            *inputs, "double weight", "const double *X", "double *G", "double *B",
-            "double *C", "int64_t nv", "const int64_t *off", "const int64_t *ent",
+            *inputs, "double weight", "const double *X", "double *G", *copies, "double *S",
             "int threads"]))
     assert header == expected, "the calling convention changed"
 

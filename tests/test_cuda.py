@@ -102,11 +102,13 @@ def test_cuda_and_c_share_the_printer_and_the_cdef() -> None:
     model = cfc.load(str(EXAMPLES / "chain.cfc"))
     c, cu = render_model(model, Target.C), render_model(model, Target.CUDA)
     # one cffi declaration serves both targets; the C target adds only its OpenMP entry
-    # points (cfc_openmp, and per energy cfc_ep_, cfc_egp_, cfc_gm_), which CUDA has no use for
+    # points (cfc_openmp, and per energy cfc_ep_, cfc_egp_, cfc_hvp_, cfc_hdp_), which CUDA has
+    # no use for
     c_lines, cu_lines = c.cdef.splitlines(), cu.cdef.splitlines()
     extra = [line for line in c_lines if line not in cu_lines]
     assert [line for line in c_lines if line in cu_lines] == cu_lines
-    threaded = ("int cfc_openmp(", "double cfc_ep_", "double cfc_egp_", "int64_t cfc_gm_")
+    threaded = ("int cfc_openmp(", "double cfc_ep_", "double cfc_egp_", "void cfc_hvp_",
+                "void cfc_hdp_")
     assert extra and all(line.startswith(threaded) for line in extra), extra
     body = [line.strip() for line in c.source.splitlines()
             if line.strip().startswith(("const double t", "const double v_", "block +="))]

@@ -13,7 +13,7 @@ import pytest
 
 import cfc_dsl as cfc
 from cfc_dsl.diagnostics import CfcError
-from cfc_dsl.runtime.bind.reorder import Reorder, locality, pull_table
+from cfc_dsl.runtime.bind.reorder import Reorder, locality
 
 CONVEX = """\
 model convex_edges
@@ -87,15 +87,6 @@ def test_rebind_reuses_the_reordering(model) -> None:  # type: ignore[no-untyped
     assert a.backend.layout is b.backend.layout  # same index tables: not sorted again
     c = _bind(model, _data(seed=6), "rcm")
     assert c.backend.layout is not a.backend.layout
-
-
-def test_pull_table_lists_terms_in_instance_order() -> None:
-    s0, s1 = np.array([2, 0, 2, 1]), np.array([0, 2, 1, 2])
-    off, ent = pull_table(3, (s0, s1), 0b11)
-    targets = np.stack([s0, s1], axis=1).ravel()
-    for v in range(3):  # an independent listing: every term of v, in term order
-        assert ent[off[v]:off[v + 1]].tolist() == np.flatnonzero(targets == v).tolist()
-    assert pull_table(4, (np.arange(4),), 0b1) is None  # no shared variable: direct adds
 
 
 def test_reorder_choices(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,9 @@
-"""Threads: the C kernels give the same bits on 1, 2 and 3 threads, on every shipped example
-and a random workload, with the threaded path forced on (SERIAL_BELOW = 0); the NumPy
-reference backend is the independent oracle for the values themselves. A build without
-OpenMP runs single-threaded and says so once; the thread count is checked.
+"""Threads: the C kernels give the same bits on 1, 2 and 3 threads (energy, gradient, HVP and
+the Hessian's diagonal), on every shipped example and a random workload, with the threaded
+path forced on (SERIAL_BELOW = 0); the NumPy reference backend is the independent oracle for
+the values themselves. The threaded form is chosen by a family's size alone, so one thread
+takes it too. A build without OpenMP runs single-threaded and says so once; the thread
+count is checked.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def _evaluations(problem, x):  # type: ignore[no-untyped-def]
     f, fam, g = problem.backend.energy_and_grad(x)
     e, efam = problem.backend.energy(x)
     _, _, rows = problem.backend.family_grads(x)
-    return [np.float64(f), fam, g, np.float64(e), efam, rows]
+    v = np.cos(np.arange(x.size) * 0.7)  # a direction with both signs
+    hv, hd = problem.backend.hvp(x, v), problem.backend.hess_diag(x)
+    return [np.float64(f), fam, g, np.float64(e), efam, rows, hv, hd]
 
 
 def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> None:
@@ -58,13 +62,21 @@ def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 def _check_threads(model, bind, x) -> None:  # type: ignore[no-untyped-def]
     compiled = model.compile()
-    runs = {t: _evaluations(compiled.bind(**bind, threads=t), x) for t in (1, 2, 3)}
+    problems = {t: compiled.bind(**bind, threads=t) for t in (1, 2, 3)}
+    assert all(p is not None for p in problems[1].backend._threaded)  # 1 thread: same form
+    runs = {t: _evaluations(p, x) for t, p in problems.items()}
     _same_bits(runs[1], runs[2])
     _same_bits(runs[1], runs[3])
+    assert runs[1][0] == runs[1][3]  # energy() and energy_and_grad() agree to the bit
     reference = model.compile(backend="python").bind(**bind)
     f, _, g = reference.backend.energy_and_grad(x)
     assert runs[2][0] == pytest.approx(f, rel=1e-10, abs=1e-12)
     np.testing.assert_allclose(runs[2][2], g, rtol=1e-9, atol=1e-12)
+    v = np.cos(np.arange(x.size) * 0.7)
+    scale = 1.0 + float(np.max(np.abs(runs[2][7])))
+    np.testing.assert_allclose(runs[2][6], reference.backend.hvp(x, v), rtol=1e-9, atol=1e-12 * scale)
+    np.testing.assert_allclose(runs[2][7], reference.backend.hess_diag(x), rtol=1e-9,
+                               atol=1e-12 * scale)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.cfc")), ids=lambda p: p.stem)
@@ -87,18 +99,48 @@ def test_random_workload_bit_identical(tmp_path, always_threaded, reorder) -> No
 
 def test_threaded_path_is_taken(tmp_path, always_threaded) -> None:  # type: ignore[no-untyped-def]
     model, bind = random_problem(tmp_path, 500)
-    problem = model.compile().bind(**bind, threads=2)
+    problem = model.compile().bind(**bind, threads=2, reorder="sort")
     assert problem.backend.threads == 2
     assert all(t is not None for t in problem.backend._threaded)
-    # the Landau family touches each variable once: no pull table, direct adds
-    assert problem.backend.layout.pull(0, 500, 1) is None
-    assert problem.backend.layout.pull(1, 500, 3) is not None
+    layout = problem.backend.layout
+    # the Landau family is in order already: its only copy is the table itself
+    assert layout.slot_copies(0, 500).slots[0][0] is layout.slots[0][0]
+    quad = layout.slot_copies(1, 500)
+    assert quad.slots[0][0] is layout.slots[1][0]  # sorted by its first slot at bind
+    assert np.all(np.diff(quad.slots[1][1]) >= 0)  # the second copy, by the second slot
+    rebound = model.compile().bind(**{**bind, "data": {**bind["data"], "w": np.ones(2000)}},
+                                   threads=2, reorder="sort")
+    assert rebound.backend.layout.slot_copies(1, 500) is quad  # other weights: not sorted again
 
 
-def test_small_problems_stay_serial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_chunks_do_not_depend_on_threads_and_cover_every_instance() -> None:
+    from cfc_dsl.runtime.bind.copies import slot_copies
+
+    rng = np.random.default_rng(4)
+    s0, s1 = rng.integers(0, 50, 300), rng.integers(0, 50, 300)
+    copies = slot_copies(50, (s0, s1), chunk=8)
+    assert copies.chunks == 7 and copies.starts.shape == (2, 8)
+    w = rng.random(300)
+    for i, key in enumerate((s0, s1)):
+        own = copies.slots[i][i]
+        assert copies.starts[i, 0] == 0 and copies.starts[i, -1] == 300
+        for c in range(copies.chunks):  # chunk c holds exactly the instances of its variables
+            run = own[copies.starts[i, c]:copies.starts[i, c + 1]]
+            assert np.all((run >= 8 * c) & (run < 8 * c + 8))
+        order = np.argsort(key, kind="stable")  # stable: ties keep the instance order
+        assert copies.slots[i][1 - i].tolist() == (s1, s0)[i][order].tolist()
+        assert copies.params((w,))[i][0].tolist() == w[order].tolist()
+
+
+def test_small_problems_stay_serial(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     model, bind = random_problem(tmp_path, 100)
     problem = model.compile().bind(**bind, threads=2)
     assert all(t is None for t in problem.backend._threaded)  # below SERIAL_BELOW
+    # the form follows the size only: at the threshold every thread count takes the threaded one
+    monkeypatch.setattr(threads_mod, "SERIAL_BELOW", 400)  # local: 100, quad and hinge: 400
+    for t in (1, 2):
+        kinds = [p is not None for p in model.compile().bind(**bind, threads=t).backend._threaded]
+        assert kinds == [False, True, True]
 
 
 def test_thread_count_sources(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,34 +68,44 @@ def resolve_threads(threads: int | None = None) -> int:
 
 @dataclass
 class Threaded:
-    """One family's threaded entry points with their scratch buffers and pull table."""
+    """One family's threaded entry points with their scratch buffer and slot copies. Each
+    takes the serial kernel's arguments and then its tail below."""
 
     ep: Any  # cfc_ep_<energy>
     egp: Any  # cfc_egp_<energy>
-    e_tail: tuple[Any, ...]  # (B, threads)
-    eg_tail: tuple[Any, ...]  # (B, C, nv, off, ent, threads)
-    keep: tuple[np.ndarray, ...]  # the buffers the pointers above point into
+    hvp: Any  # cfc_hvp_<energy>
+    hdp: Any  # cfc_hdp_<energy>
+    e_tail: tuple[Any, ...]  # (nc, co, ts, tp, S, threads): ep and egp
+    eg_tail: tuple[Any, ...]
+    h_tail: tuple[Any, ...]  # (nc, co, ts, tp, threads): hvp and hdp
+    keep: tuple[Any, ...]  # the arrays and cffi buffers the pointers above point into
 
 
 def threaded_call(ffi: Any, lib: Any, energy: str, family: int, size: int, nv: int,
-                  layout: Locality, threads: int) -> Threaded | None:
-    """The threaded form of one family, or None where the serial kernel is the one to run."""
-    if threads <= 1 or size < SERIAL_BELOW or not hasattr(lib, f"cfc_egp_{energy}"):
+                  layout: Locality, threads: int, params: tuple[np.ndarray, ...] = ()
+                  ) -> Threaded | None:
+    """The threaded form of one family, or None where the serial kernel is the one to run.
+    The choice depends on the family's size, never on `threads`: the two forms add in
+    different orders, and one thread must give the bits that N threads give."""
+    slots = layout.slots[family]
+    if size < SERIAL_BELOW or not slots or not hasattr(lib, f"cfc_egp_{energy}"):
         return None
-    mask = int(getattr(lib, f"cfc_gm_{energy}")())
-    blocks = np.zeros(max(1, -(-size // 128)))  # CFC_BLOCK in templates/kernels.c.j2
-    terms = np.zeros(max(1, size * bin(mask).count("1")))
-    pull = layout.pull(family, nv, mask)
-    keep: tuple[np.ndarray, ...] = (blocks, terms)
-    off = ent = ffi.NULL
-    if pull is not None:
-        keep += pull
-        off = ffi.cast("int64_t *", pull[0].ctypes.data)
-        ent = ffi.cast("int64_t *", pull[1].ctypes.data)
-    bp = ffi.cast("double *", blocks.ctypes.data)
-    cp = ffi.cast("double *", terms.ctypes.data)
+    copies = layout.slot_copies(family, nv)
+    ordered = tuple(np.ascontiguousarray(p, dtype=np.float64)
+                    for p in layout.params(family, params))
+    cparams = copies.params(ordered)
+    arrays = [a for copy in copies.slots for a in copy]
+    values = [p for copy in cparams for p in copy]
+    ts = ffi.new("int64_t *[]", [ffi.cast("int64_t *", a.ctypes.data) for a in arrays])
+    tp = ffi.new("double *[]", [ffi.cast("double *", p.ctypes.data) for p in values] or 1)
+    sums = np.zeros(max(1, copies.chunks))
+    co = ffi.cast("int64_t *", copies.starts.ctypes.data)
+    head = (copies.chunks, co, ts, tp)
+    tail = (*head, ffi.cast("double *", sums.ctypes.data), threads)
     return Threaded(getattr(lib, f"cfc_ep_{energy}"), getattr(lib, f"cfc_egp_{energy}"),
-                    (bp, threads), (bp, cp, nv, off, ent, threads), keep)
+                    getattr(lib, f"cfc_hvp_{energy}"), getattr(lib, f"cfc_hdp_{energy}"),
+                    tail, tail, (*head, threads),
+                    (copies, cparams, arrays, values, ts, tp, sums))
 
 
 def openmp_built(lib: Any) -> bool:

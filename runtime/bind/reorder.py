@@ -19,6 +19,7 @@ from enum import Enum
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.runtime.bind.copies import SlotCopies, slot_copies
 
 
 class Reorder(Enum):
@@ -48,15 +49,14 @@ class Locality:
     inverse: np.ndarray | None  # the user's variable i is internal inverse[i]
     orders: tuple[np.ndarray | None, ...]  # per family: instance k is the bound one orders[k]
     slots: tuple[tuple[np.ndarray, ...], ...]  # per family: renumbered, reordered indices
-    # (family, mask) -> pull_table(...): built on the first threaded call, kept with the rest
-    pulls: dict[tuple[int, int], tuple[np.ndarray, np.ndarray] | None] = field(
-        default_factory=dict, repr=False, compare=False)
+    # family -> its slot copies (bind/copies.py): built on the first threaded call, kept
+    # with the rest, so a rebind with other parameters does not sort again
+    copies: dict[int, SlotCopies] = field(default_factory=dict, repr=False, compare=False)
 
-    def pull(self, family: int, nv: int, mask: int) -> tuple[np.ndarray, np.ndarray] | None:
-        key = (family, mask)
-        if key not in self.pulls:
-            self.pulls[key] = pull_table(nv, self.slots[family], mask)
-        return self.pulls[key]
+    def slot_copies(self, family: int, nv: int) -> SlotCopies:
+        if family not in self.copies:
+            self.copies[family] = slot_copies(nv, self.slots[family])
+        return self.copies[family]
 
     def params(self, family: int, params: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
         order = self.orders[family]
@@ -141,22 +141,4 @@ def locality(n: int, slots: tuple[tuple[np.ndarray, ...], ...],
     return result
 
 
-def pull_table(nv: int, slots: tuple[np.ndarray, ...], mask: int
-               ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The per-variable table of one family's gradient terms: term k * m + j (slot j of the
-    m slots in `mask`, instance k) listed for its variable in (k, j) order, as offsets
-    (nv + 1) and entries. None when no two terms share a variable (no race to avoid)."""
-    used = [s for j, s in enumerate(slots) if mask >> j & 1]
-    if not used:
-        return None
-    targets = np.stack(used, axis=1).ravel()  # term k * m + j -> its variable
-    counts = np.bincount(targets, minlength=nv)
-    if counts.max(initial=0) <= 1:
-        return None
-    entries = np.argsort(targets, kind="stable").astype(np.int64)
-    offsets = np.zeros(nv + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    return offsets, entries
-
-
-__all__ = ["Locality", "Reorder", "digest", "locality", "pull_table"]
+__all__ = ["Locality", "Reorder", "digest", "locality"]

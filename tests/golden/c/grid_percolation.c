@@ -40,10 +40,11 @@ static inline double cfc_sign(double u) { return cfc_select(u > 0.0, 1.0, cfc_se
 static inline double cfc_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
 static inline double cfc_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
 
-/* The cfc_ep_ and cfc_egp_ entry points give the same bits as cfc_e_ and cfc_eg_ on any
-   number of threads: block sums go into B and are added in block order; each instance's
-   gradient terms go into C, and each variable pulls its terms in instance order through
-   the table (off, ent) built at bind time, the order the serial scatter adds them in. */
+/* The threaded entry points (cfc_ep_, cfc_egp_, cfc_hvp_, cfc_hdp_; parallel.c.j2) give the
+   same bits on any number of threads: they walk per-slot sorted copies of the tables
+   (runtime/bind/copies.py) in fixed chunks of variables, one task per chunk, and add the
+   chunk energies in chunk order. They sum in another order than the serial kernels, so a
+   family takes one form or the other by its size alone (runtime/backends/threads.py). */
 static inline void cfc_sum_add(double *sum, double *comp, double v)
 {
     double t = *sum + v;
@@ -106,86 +107,188 @@ double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restri
     return sum + comp;
 }
 
-/* cfc_e_landau on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
-double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, double *restrict B, int threads)
+/* cfc_e_landau on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
+double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)P_h;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            const double *restrict P_h = tp[2];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            (void)P_h;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    const double v_x = X[s_x[k]];
+                    const double p_a = P_a[k];
+                    const double p_b = P_b[k];
+                    const double p_h = P_h[k];
+                    (void)v_x; (void)p_a; (void)p_b; (void)p_h;
+                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            const double p_h = P_h[k];
-            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
         }
-        B[b] = block;
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* cfc_eg_landau on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
-   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
-   terms of this family share a variable, so each thread adds into G directly. */
-double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+/* cfc_eg_landau on `threads` threads: the energy as cfc_ep_landau gives it, and in chunk c
+   each copy's own slot's gradient terms, added into G of chunk c's variables */
+double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)P_h;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-            }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            const double p_h = P_h[k];
-            block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
-            if (off == NULL) {
-                G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
-            } else {
-                C[k * 1 + 0] = 2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h;
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            const double *restrict P_h = tp[2];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            (void)P_h;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    const double v_x = X[s_x[k]];
+                    const double p_a = P_a[k];
+                    const double p_b = P_b[k];
+                    const double p_h = P_h[k];
+                    (void)v_x; (void)p_a; (void)p_b; (void)p_h;
+                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
+                    G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
         }
-        B[b] = block;
-    }
-    if (off != NULL) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-        for (int64_t v = 0; v < nv; ++v) {
-            double acc = G[v];
-            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
-            G[v] = acc;
-        }
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* which slots of landau have a gradient term (bit j: slot j), in C's order */
-int64_t cfc_gm_landau(void)
+/* cfc_hv_landau on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
+void cfc_hvp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
 {
-    return 1;
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)P_h;
+    (void)weight;
+    (void)X;
+    (void)V;
+    (void)HV;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            const double *restrict P_h = tp[2];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            (void)P_h;
+            for (int64_t k = lo; k < n; ++k) {
+                const double v_x = X[s_x[k]];
+                const double u_x = V[s_x[k]];
+                const double p_a = P_a[k];
+                const double p_b = P_b[k];
+                (void)v_x; (void)u_x; (void)p_a; (void)p_b;
+                HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+            }
+        }
+    }
+}
+
+/* cfc_hd_landau on `threads` threads: in chunk c each copy adds its own slot's terms into D */
+void cfc_hdp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
+{
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)P_h;
+    (void)weight;
+    (void)X;
+    (void)D;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            const double *restrict P_h = tp[2];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            (void)P_h;
+            for (int64_t k = lo; k < n; ++k) {
+                const double v_x = X[s_x[k]];
+                const double p_a = P_a[k];
+                const double p_b = P_b[k];
+                (void)v_x; (void)p_a; (void)p_b;
+                D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
+            }
+        }
+    }
 }
 
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -270,86 +373,176 @@ double cfc_e_order(int64_t n, const int64_t *restrict s_x, const double *restric
     return sum + comp;
 }
 
-/* cfc_e_order on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
-double cfc_ep_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, double *restrict B, int threads)
+/* cfc_e_order on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
+double cfc_ep_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    const double v_x = X[s_x[k]];
+                    const double p_a = P_a[k];
+                    const double p_b = P_b[k];
+                    const double t0 = 1 - v_x;
+                    (void)v_x; (void)p_a; (void)p_b; (void)t0;
+                    block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            const double t0 = 1 - v_x;
-            block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
         }
-        B[b] = block;
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* cfc_eg_order on `threads` threads. Gradient term j of instance k goes to C[k * 1 + j]
-   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
-   terms of this family share a variable, so each thread adds into G directly. */
-double cfc_egp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+/* cfc_eg_order on `threads` threads: the energy as cfc_ep_order gives it, and in chunk c
+   each copy's own slot's gradient terms, added into G of chunk c's variables */
+double cfc_egp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-            }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            const double t0 = 1 - v_x;
-            block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
-            if (off == NULL) {
-                G[s_x[k]] += weight * (p_a*(2*v_x - 2) - 4*p_b*(t0*t0*t0));
-            } else {
-                C[k * 1 + 0] = p_a*(2*v_x - 2) - 4*p_b*(t0*t0*t0);
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    const double v_x = X[s_x[k]];
+                    const double p_a = P_a[k];
+                    const double p_b = P_b[k];
+                    const double t0 = 1 - v_x;
+                    (void)v_x; (void)p_a; (void)p_b; (void)t0;
+                    block += p_a*(t0*t0) + p_b*(t0*t0*t0*t0);
+                    G[s_x[k]] += weight * (p_a*(2*v_x - 2) - 4*p_b*(t0*t0*t0));
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
         }
-        B[b] = block;
-    }
-    if (off != NULL) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-        for (int64_t v = 0; v < nv; ++v) {
-            double acc = G[v];
-            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
-            G[v] = acc;
-        }
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* which slots of order have a gradient term (bit j: slot j), in C's order */
-int64_t cfc_gm_order(void)
+/* cfc_hv_order on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
+void cfc_hvp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
 {
-    return 1;
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)weight;
+    (void)X;
+    (void)V;
+    (void)HV;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            for (int64_t k = lo; k < n; ++k) {
+                const double v_x = X[s_x[k]];
+                const double u_x = V[s_x[k]];
+                const double p_a = P_a[k];
+                const double p_b = P_b[k];
+                (void)v_x; (void)u_x; (void)p_a; (void)p_b;
+                HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*((1 - v_x)*(1 - v_x))));
+            }
+        }
+    }
+}
+
+/* cfc_hd_order on `threads` threads: in chunk c each copy adds its own slot's terms into D */
+void cfc_hdp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
+{
+    (void)n;
+    (void)s_x;
+    (void)P_a;
+    (void)P_b;
+    (void)weight;
+    (void)X;
+    (void)D;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const double *restrict P_a = tp[0];
+            const double *restrict P_b = tp[1];
+            (void)s_x;
+            (void)P_a;
+            (void)P_b;
+            for (int64_t k = lo; k < n; ++k) {
+                const double v_x = X[s_x[k]];
+                const double p_a = P_a[k];
+                const double p_b = P_b[k];
+                (void)v_x; (void)p_a; (void)p_b;
+                D[s_x[k]] += weight * (2*p_a + 12*p_b*((1 - v_x)*(1 - v_x)));
+            }
+        }
+    }
 }
 
 void cfc_hv_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -435,90 +628,241 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
     return sum + comp;
 }
 
-/* cfc_e_quadratic on `threads` threads: the block sums go through B[(n + CFC_BLOCK - 1) / CFC_BLOCK] */
-double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, double *restrict B, int threads)
+/* cfc_e_quadratic on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
+double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)s_y;
+    (void)P_w;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const int64_t *restrict s_y = ts[1];
+            const double *restrict P_w = tp[0];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    if (k + CFC_AHEAD < n) {
+                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                    }
+                    const double v_x = X[s_x[k]];
+                    const double v_y = X[s_y[k]];
+                    const double p_w = P_w[k];
+                    (void)v_x; (void)v_y; (void)p_w;
+                    block += p_w*((v_x - v_y)*(v_x - v_y));
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
-            const double v_x = X[s_x[k]];
-            const double v_y = X[s_y[k]];
-            const double p_w = P_w[k];
-            block += p_w*((v_x - v_y)*(v_x - v_y));
         }
-        B[b] = block;
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* cfc_eg_quadratic on `threads` threads. Gradient term j of instance k goes to C[k * 2 + j]
-   and variable v adds C[ent[e]] for e in off[v]..off[v+1] (v < nv); off == NULL: no two
-   terms of this family share a variable, so each thread adds into G directly. */
-double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, double *restrict B, double *restrict C, int64_t nv, const int64_t *restrict off, const int64_t *restrict ent, int threads)
+/* cfc_eg_quadratic on `threads` threads: the energy as cfc_ep_quadratic gives it, and in chunk c
+   each copy's own slot's gradient terms, added into G of chunk c's variables */
+double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
 {
+    (void)n;
+    (void)s_x;
+    (void)s_y;
+    (void)P_w;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
     (void)threads;
-    const int64_t nb = (n + CFC_BLOCK - 1) / CFC_BLOCK;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
 #endif
-    for (int64_t b = 0; b < nb; ++b) {
-        const int64_t b0 = b * CFC_BLOCK;
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        double block = 0.0;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+    for (int64_t c = 0; c < nc; ++c) {
+        double sum = 0.0, comp = 0.0;
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const int64_t *restrict s_y = ts[1];
+            const double *restrict P_w = tp[0];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
+                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+                double block = 0.0;
+                for (int64_t k = b0; k < b1; ++k) {
+                    if (k + CFC_AHEAD < n) {
+                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
+                    }
+                    const double v_x = X[s_x[k]];
+                    const double v_y = X[s_y[k]];
+                    const double p_w = P_w[k];
+                    const double t0 = 2*v_x - 2*v_y;
+                    (void)v_x; (void)v_y; (void)p_w; (void)t0;
+                    block += p_w*((v_x - v_y)*(v_x - v_y));
+                    G[s_x[k]] += weight * (p_w*t0);
+                }
+                cfc_sum_add(&sum, &comp, block);
             }
-            const double v_x = X[s_x[k]];
-            const double v_y = X[s_y[k]];
-            const double p_w = P_w[k];
-            const double t0 = 2*v_x - 2*v_y;
-            block += p_w*((v_x - v_y)*(v_x - v_y));
-            if (off == NULL) {
-                G[s_x[k]] += weight * (p_w*t0);
+        }
+        {
+            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[2];
+            const int64_t *restrict s_y = ts[3];
+            const double *restrict P_w = tp[1];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t k = lo; k < n; ++k) {
+                if (k + CFC_AHEAD < n) {
+                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                }
+                const double v_x = X[s_x[k]];
+                const double v_y = X[s_y[k]];
+                const double p_w = P_w[k];
+                const double t0 = 2*v_x - 2*v_y;
+                (void)v_x; (void)v_y; (void)p_w; (void)t0;
                 G[s_y[k]] += weight * (-p_w*t0);
-            } else {
-                C[k * 2 + 0] = p_w*t0;
-                C[k * 2 + 1] = -p_w*t0;
             }
         }
-        B[b] = block;
-    }
-    if (off != NULL) {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(threads)
-#endif
-        for (int64_t v = 0; v < nv; ++v) {
-            double acc = G[v];
-            for (int64_t e = off[v]; e < off[v + 1]; ++e) acc += weight * C[ent[e]];
-            G[v] = acc;
-        }
+        S[c] = sum + comp;
     }
     double sum = 0.0, comp = 0.0;
-    for (int64_t b = 0; b < nb; ++b) cfc_sum_add(&sum, &comp, B[b]);
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
     return sum + comp;
 }
 
-/* which slots of quadratic have a gradient term (bit j: slot j), in C's order */
-int64_t cfc_gm_quadratic(void)
+/* cfc_hv_quadratic on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
+void cfc_hvp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
 {
-    return 3;
+    (void)n;
+    (void)s_x;
+    (void)s_y;
+    (void)P_w;
+    (void)weight;
+    (void)X;
+    (void)V;
+    (void)HV;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const int64_t *restrict s_y = ts[1];
+            const double *restrict P_w = tp[0];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t k = lo; k < n; ++k) {
+                if (k + CFC_AHEAD < n) {
+                    CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
+                }
+                const double u_x = V[s_x[k]];
+                const double u_y = V[s_y[k]];
+                const double p_w = P_w[k];
+                const double t0 = 2*p_w;
+                const double t1 = t0*u_x - t0*u_y;
+                (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
+                HV[s_x[k]] += weight * (t1);
+            }
+        }
+        {
+            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[2];
+            const int64_t *restrict s_y = ts[3];
+            const double *restrict P_w = tp[1];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t k = lo; k < n; ++k) {
+                if (k + CFC_AHEAD < n) {
+                    CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
+                }
+                const double u_x = V[s_x[k]];
+                const double u_y = V[s_y[k]];
+                const double p_w = P_w[k];
+                const double t0 = 2*p_w;
+                const double t1 = t0*u_x - t0*u_y;
+                (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
+                HV[s_y[k]] += weight * (-t1);
+            }
+        }
+    }
+}
+
+/* cfc_hd_quadratic on `threads` threads: in chunk c each copy adds its own slot's terms into D */
+void cfc_hdp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
+{
+    (void)n;
+    (void)s_x;
+    (void)s_y;
+    (void)P_w;
+    (void)weight;
+    (void)X;
+    (void)D;
+    (void)nc;
+    (void)co;
+    (void)ts;
+    (void)tp;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        {
+            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[0];
+            const int64_t *restrict s_y = ts[1];
+            const double *restrict P_w = tp[0];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t k = lo; k < n; ++k) {
+                const double p_w = P_w[k];
+                const double t0 = 2*p_w;
+                (void)p_w; (void)t0;
+                D[s_x[k]] += weight * (t0);
+                if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+            }
+        }
+        {
+            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
+            const int64_t *restrict s_x = ts[2];
+            const int64_t *restrict s_y = ts[3];
+            const double *restrict P_w = tp[1];
+            (void)s_x;
+            (void)s_y;
+            (void)P_w;
+            for (int64_t k = lo; k < n; ++k) {
+                const double p_w = P_w[k];
+                const double t0 = 2*p_w;
+                (void)p_w; (void)t0;
+                D[s_y[k]] += weight * (t0);
+            }
+        }
+    }
 }
 
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
