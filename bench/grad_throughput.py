@@ -12,14 +12,18 @@ One energy+gradient evaluation is timed for
 
   * cfc C, 1 and 2 threads, unsorted (`--reorder none`) and sorted (the default) tables:
                    `problem.backend.energy_and_grad(x)` (allocates the gradient, per-family
-                   energies, compensated total; permutes nothing for these orders);
+                   energies, compensated total; permutes nothing for these orders). Families
+                   of SERIAL_BELOW instances or more take the threaded kernels on any thread
+                   count (they walk per-slot sorted copies, so "unsorted" only changes the
+                   order of ties there); "serial" is the serial kernel forced on the sorted
+                   tables, what 1 thread ran before;
   * hand C:        a straightforward single-pass C function written below, compiled in this
                    run with cffi and the same flags as `cfc_dsl.runtime.build.toolchain.C_FLAGS`;
   * NumPy:         vectorised gathers and one `np.bincount` scatter.
 
 All must agree (energy and gradient to 1e-9 relative) before anything is timed, and the
-two thread counts must agree bit for bit. Each timing is the median over `--repeat`
-repetitions; a repetition runs the call enough times to last at least ~20 ms and records
+two thread counts must agree bit for bit. Each timing is the median (`--stat min`: the
+minimum, steadier on a loaded machine) over `--repeat` repetitions; a repetition runs the call enough times to last at least ~20 ms and records
 the mean, and the implementations are timed round-robin so that drift on a busy machine
 hits all of them alike. The clock is elapsed time (threads are measured); the load average
 (`os.getloadavg()`) is printed before and after, since only ratios from one run mean much
@@ -27,7 +31,8 @@ on a shared machine.
 
     python bench/grad_throughput.py                       # N = 1e4 .. 1e6, the 1e2 check
     python bench/grad_throughput.py --large               # also N = 1e7
-    python bench/grad_throughput.py --threshold           # 1 vs 2 threads per family size
+    python bench/grad_throughput.py --stat min            # minimum of the repetitions
+    python bench/thread_scaling.py                        # the threshold; HVP and diagonal
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ A, B = -0.5, 1.0  # Landau coefficients (scalars: the same for every variable)
 # issue 12's targets (on an idle 2-core machine): NumPy / generated C
 TARGETS = {("2t sorted", 1_000_000): 4.0, ("2t sorted", 10_000_000): 6.0,
            ("1t sorted", 1_000_000): 2.5}
-VARIANTS = {"1t unsorted": (1, "none"), "1t sorted": (1, "sort"),
+VARIANTS = {"serial": (1, "sort"), "1t unsorted": (1, "none"), "1t sorted": (1, "sort"),
             "2t unsorted": (2, "none"), "2t sorted": (2, "sort")}
 TOL = 1e-9
 
@@ -169,8 +174,8 @@ class Instance:
 
         data = {"edges": self.edges, "w": self.w, "hedges": self.hedges, "hw": self.hw}
         t0 = time.perf_counter()
-        self.problems = {name: compiled.bind(sizes={"N": n}, data=data, threads=t, reorder=r)
-                         for name, (t, r) in VARIANTS.items()}
+        self.problems = {name: bind(compiled, name, sizes={"N": n}, data=data, threads=t,
+                                    reorder=r) for name, (t, r) in VARIANTS.items()}
         self.bind_seconds = time.perf_counter() - t0
 
         # hand-written C
@@ -222,9 +227,23 @@ def agree(ref: tuple[float, np.ndarray], other: tuple[float, np.ndarray]) -> tup
     return fe, ge
 
 
+def bind(compiled, variant: str, **kwargs):  # type: ignore[no-untyped-def]
+    """Bind one variant; "serial" with the threshold out of reach (the serial kernels)."""
+    saved = cfc_threads.SERIAL_BELOW
+    if variant == "serial":
+        cfc_threads.SERIAL_BELOW = 1 << 62
+    try:
+        return compiled.bind(**kwargs)
+    finally:
+        cfc_threads.SERIAL_BELOW = saved
+
+
+STAT: Callable[[list[float]], float] = statistics.median
+
+
 def time_round_robin(fns: dict[str, Callable[[], object]], repeat: int,
                      min_rep_seconds: float = 0.02) -> dict[str, float]:
-    """Median over `repeat` repetitions of the mean time of one call, per function."""
+    """STAT (median or min) over `repeat` repetitions of the mean time of one call."""
     now = time.perf_counter
     number: dict[str, int] = {}
     for name, fn in fns.items():
@@ -241,7 +260,7 @@ def time_round_robin(fns: dict[str, Callable[[], object]], repeat: int,
             for _ in range(k):
                 fn()
             samples[name].append((now() - t0) / k)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return {name: STAT(v) for name, v in samples.items()}
 
 
 def fmt_time(s: float) -> str:
@@ -276,35 +295,13 @@ def small_check(compiled, repeat: int) -> None:  # type: ignore[no-untyped-def]
           f"SERIAL_BELOW = {cfc_threads.SERIAL_BELOW:,} run serially)")
 
 
-def threshold_sweep(compiled, seed: int) -> None:  # type: ignore[no-untyped-def]
-    """1 vs 2 threads with the threshold off, per size: where SERIAL_BELOW comes from."""
-    saved = cfc_threads.SERIAL_BELOW
-    cfc_threads.SERIAL_BELOW = 0
-    try:
-        print("\nthreshold: 1 vs 2 threads, threaded kernels forced (SERIAL_BELOW = 0)")
-        print(f"  {'N':>9} {'edges/family':>13} {'1 thread':>12} {'2 threads':>12} {'2t/1t':>7}")
-        for n in (1_000, 3_000, 10_000, 30_000, 100_000, 300_000):
-            rng = np.random.default_rng(seed)
-            edges, hedges = (rng.integers(0, n, size=(2 * n, 2)) for _ in range(2))
-            data = {"edges": edges, "w": rng.random(2 * n), "hedges": hedges,
-                    "hw": rng.random(2 * n)}
-            x = rng.random(n)
-            ps = {t: compiled.bind(sizes={"N": n}, data=data, threads=t) for t in (1, 2)}
-            times = time_round_robin({f"{t}": (lambda p=p, x=x: p.backend.energy_and_grad(x))
-                                      for t, p in ps.items()}, 15)
-            print(f"  {n:>9,} {2 * n:>13,} {fmt_time(times['1']):>12} {fmt_time(times['2']):>12}"
-                  f" {times['2'] / times['1']:>7.2f}")
-    finally:
-        cfc_threads.SERIAL_BELOW = saved
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=parse_sizes, default=parse_sizes("1e4,1e5,1e6"),
                     help="comma-separated N values (default 1e4,1e5,1e6)")
     ap.add_argument("--large", action="store_true", help="also N = 1e7 (minutes, ~6 GB)")
-    ap.add_argument("--threshold", action="store_true",
-                    help="only the 1 vs 2 threads sweep behind SERIAL_BELOW")
+    ap.add_argument("--stat", choices=("median", "min"), default="median",
+                    help="statistic over the repetitions (min is steadier under load)")
     ap.add_argument("--repeat", type=int, default=None,
                     help="repetitions per timing (default 30/20/11 for N <= 1e4/1e5/larger)")
     ap.add_argument("--seed", type=int, default=20240601)
@@ -316,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         cache = tempfile.mkdtemp(prefix="cfc_bench_cache_")
         atexit.register(shutil.rmtree, cache, ignore_errors=True)
         os.environ["CFC_CACHE_DIR"] = cache
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
     sizes = args.sizes + ([10_000_000] if args.large and 10_000_000 not in args.sizes else [])
 
     tc = toolchain()
@@ -328,10 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     info = compiled.info
     print(f"cfc compile: {time.perf_counter() - t0:.2f} s "
           f"(cache {'hit' if info and info.cache_hit else 'miss'})")
-    if args.threshold:
-        threshold_sweep(compiled, args.seed)
-        print(f"after: {load()}")
-        return 0
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="cfc_bench_hand_") as tmp:
@@ -352,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                           f"{fe:.2e}, gradient rel {ge:.2e} (tolerance {TOL:g})", file=sys.stderr)
                     return 1
             for order in ("unsorted", "sorted"):
-                one, two = fns[f"1t {order}"](), fns[f"2t {order}"]()
+                one = fns[f"1t {order}"]()
+                one = (one[0], one[1].copy())
+                two = fns[f"2t {order}"]()
                 if one[0] != two[0] or one[1].tobytes() != two[1].tobytes():
                     print(f"N = {n}: 1 and 2 threads differ ({order})", file=sys.stderr)
                     return 1
@@ -361,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((n, times))
             terms = 5 * n
             print(f"\nN = {n:,} ({terms:,} terms, 4N = {4 * n:,} edges; bind of the four "
-                  f"{inst.bind_seconds:.2f} s; median of {repeat}; all agree to {worst:.1e}, "
+                  f"{inst.bind_seconds:.2f} s; {args.stat} of {repeat}; all agree to {worst:.1e}, "
                   f"threads bit-identical; {load()})")
             print(f"  {'implementation':<14}{'time':>12}{'ns/term':>10}{'NumPy/this':>12}")
             for name, t in times.items():
