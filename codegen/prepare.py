@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from cfc_dsl.model import Model
 
 PARALLEL_MIN = 8  # energies: below that, forking and sending the jobs costs more than it saves
 _MEMO_SIZE = 4096
+Lap = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,20 @@ class Prepared:
 _MEMO: dict[EnergyJob, Prepared] = {}  # a compile asks for the source, then for the summary
 
 
-def prepare(job: EnergyJob) -> Prepared:
+def prepare(job: EnergyJob, lap: Lap | None = None) -> Prepared:
+    """One energy's views. `lap(stage)`, if given, is called after each stage (derive, cse,
+    bounds, print): bench/compile_scale.py times them with it."""
+    lap = lap or (lambda stage: None)
     derived = derive_job(job)
-    return Prepared(kernel_view(lower(derived), job[0]), bound_view(lower_bound(derived)),
-                    summary_row(derived))
+    derived.hess  # noqa: B018 - the Hessian is derived on first use: charge it to derive
+    lap("derive")
+    kernel = lower(derived)
+    lap("cse")
+    bound = lower_bound(derived)
+    lap("bounds")
+    out = Prepared(kernel_view(kernel, job[0]), bound_view(bound), summary_row(derived))
+    lap("print")
+    return out
 
 
 def _attempt(job: EnergyJob) -> Prepared | None:
@@ -68,8 +80,9 @@ def workers(jobs: int) -> int:
     return max(1, min(cores or 1, cap, jobs))
 
 
-def prepare_model(model: Model) -> tuple[Prepared, ...]:
-    """Each used energy of `model`, prepared once per process, in name order."""
+def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:
+    """Each used energy of `model`, prepared once per process, in name order (`lap`: as
+    for `prepare`, called for the energies prepared here, not in workers)."""
     jobs = energy_jobs(model)
     todo = list(dict.fromkeys(job for job in jobs if job not in _MEMO))
     count = workers(len(todo))
@@ -81,7 +94,7 @@ def prepare_model(model: Model) -> tuple[Prepared, ...]:
     if len(_MEMO) + len(todo) > _MEMO_SIZE:
         _MEMO.clear()
     for job, result in zip(todo, done, strict=True):
-        _MEMO[job] = result if result is not None else prepare(job)
+        _MEMO[job] = result if result is not None else prepare(job, lap)
         remember_row(job, _MEMO[job].summary)
     return tuple(_MEMO[job] for job in jobs)
 
