@@ -166,3 +166,19 @@ def test_cache_clear_removes_the_stored_models(tmp_path: Path,
     assert main(["cache", "clear"]) == 0
     assert not entry.exists() and (folder / "mine.txt").exists()
     assert modelcache.clear() == 0
+
+
+def test_cfc_run_from_the_cache_gives_the_same_result(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from cfc_dsl.cli.main import main
+
+    model_file = str(_copy(tmp_path))
+    runs = []
+    for attempt in range(2):
+        if attempt:  # the second run must come from the cache
+            monkeypatch.setattr(frontend, "load_source", lambda *_a: pytest.fail("parsed"))
+        assert main(["run", model_file, "--json", "--max-steps", "50"]) == 0
+        payload = json.loads(capsys.readouterr().out)
+        payload.pop("compile")  # the kernel cache's hit/miss and seconds
+        runs.append(payload)
+    assert runs[0] == runs[1]
