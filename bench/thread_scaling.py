@@ -16,6 +16,7 @@ is printed before and after, since only ratios from one run mean much on a share
 
     python bench/thread_scaling.py                          # N = 1e3 .. 1e6
     python bench/thread_scaling.py --sizes 3e4,1e5 --repeat 15
+    OMP_WAIT_POLICY=PASSIVE python bench/thread_scaling.py --clock cpu   # work, not waiting
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,14 +65,21 @@ def main(argv: list[str] | None = None) -> int:
                     default=gt.parse_sizes("1e3,1e4,3e4,1e5,3e5,1e6"))
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--stat", choices=("min", "median"), default="min")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time, all threads (needs OMP_WAIT_POLICY=PASSIVE)")
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args(argv)
+    if args.clock == "cpu":
+        if os.environ.get("OMP_WAIT_POLICY", "").lower() != "passive":
+            print("--clock cpu needs OMP_WAIT_POLICY=PASSIVE", file=sys.stderr)
+            return 2
+        gt.CLOCK = time.process_time
     cache = tempfile.mkdtemp(prefix="cfc_bench_cache_")
     atexit.register(shutil.rmtree, cache, ignore_errors=True)
     os.environ["CFC_CACHE_DIR"] = cache
     gt.STAT = min if args.stat == "min" else statistics.median
 
-    print(f"before: {gt.load()}; {args.stat} of {args.repeat}")
+    print(f"before: {gt.load()}; {args.stat} {args.clock} time of {args.repeat}")
     compiled = cfc_dsl.loads(gt.MODEL, "grad_throughput").compile()
     print(f"  {'N':>9} {'op':<16}{'serial':>12}{'1t':>12}{'2t':>12}{'1t/serial':>11}"
           f"{'2t/serial':>11}{'2t/1t':>8}")
