@@ -2,7 +2,7 @@
 
 A `BuildTarget` says how to find the compiler, what to write for it, the commands that
 turn that into a library, and how to open the library. The C target is here: cffi writes
-an extension module's wrapper (API mode) around kernels.h; the kernels (-O3, and
+an extension module's wrapper (API mode) around kernels.h; the kernels (-O1, and
 -Wall -Wextra -Werror: that compile is also the check that the generated source is
 warning-free) and the wrapper (-O0: glue only) compile as two objects at once, then link;
 importlib loads it.
