@@ -1,9 +1,11 @@
-"""Threads for the C kernels: how many, and each family's threaded call when it pays.
+"""Threads for the C kernels: how many, and each family's threaded form when it pays.
 
 The count is a runtime argument of the kernels (not part of the cache key): an explicit
-`threads=`, else `CFC_THREADS`, else every core this process may use. A family smaller
-than SERIAL_BELOW instances runs the serial kernel; the threaded one gives the same bits
-(templates/parallel.c.j2), so the choice never changes a result, only the time.
+`threads=`, else `CFC_THREADS`, else the idle cores. A family of SERIAL_BELOW instances or
+more runs the threaded kernels (templates/parallel.c.j2 over bind/copies.py) on every
+thread count, 1 included; a smaller one runs the serial kernels on every count. The two
+forms add the same terms in different orders (the threaded one slot by slot), so choosing
+by size alone is what keeps the bits the same for any thread count.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ import numpy as np
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.runtime.bind.reorder import Locality
 
-# Below this many instances a family's kernel runs on one thread. Measured with
-# bench/grad_throughput.py --threshold on the 2-core development machine, which other jobs
-# kept at a load of 6-7: two threads were slower than one at every size up to 3 * 10^5
-# (2.3x slower there, 9-120x at 10^3-10^4; OMP_WAIT_POLICY=PASSIVE: 2.8x and 3.6-13x), so
-# no idle crossover could be measured. 2 * 10^5 keeps every problem the issue calls small
-# (10^2-10^5 variables in one family) serial even when a user asks for threads; the default
-# count (idle_cores) already gives a busy machine one thread.
-SERIAL_BELOW = 200_000
+# Below this many instances a family runs the serial kernels. Measured with
+# OMP_WAIT_POLICY=PASSIVE bench/thread_scaling.py --clock cpu (process CPU time: the wall
+# clock of this loaded 2-core machine, load 7-12, measured the other jobs) on sorted random
+# graphs whose 2-slot families have 2N instances: the threaded form on 1 thread against the
+# serial kernels, energy_and_grad / hvp / hess_diag, was 1.55 / 1.56 / 1.44x the work at
+# 2e5 instances, 1.14 / 1.39 / 1.08x at 4e5, 1.07 / 0.99 / 1.03x at 6e5 and 1.02 / 1.25 /
+# 0.88x at 2e6 (the second copy's pass costs what it saves only once X and G outgrow L2);
+# 2 threads did 0.93-1.08x the work of 1 (their wall time on idle cores could not be
+# measured here). From 5e5 on, one thread costs about what it did before the threaded form.
+SERIAL_BELOW = 500_000
 
 
 def available_cores() -> int:
@@ -36,9 +40,10 @@ def available_cores() -> int:
 
 def idle_cores() -> int:
     """All cores, less those other jobs keep busy (the 1-minute load average, this process
-    counted as one): the default never oversubscribes. On the loaded development machine
-    two threads were 2-120x slower than one at every size measured (bench/grad_throughput.py
-    --threshold), so a busy machine gets one thread."""
+    counted as one): the default never oversubscribes. On the loaded development machine a
+    second thread made a call up to 76x slower on the wall clock (every call ends at a
+    barrier that waits for a thread another job keeps off its core), so a busy machine gets
+    one thread."""
     cores = available_cores()
     try:
         busy = os.getloadavg()[0]
