@@ -190,3 +190,41 @@ def test_cli_threads_flag(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  #
         result = json.loads(out.read_text())
         outputs.append((result["x"], result["energy"]))
     assert outputs[0] == outputs[1]
+
+
+def test_threaded_form_without_openmp_gives_the_same_bits(tmp_path, always_threaded) -> None:  # type: ignore[no-untyped-def]
+    """The threaded form is chosen by size, not by OpenMP: a build without it runs the same
+    chunks in the same order on one thread, so its bits are the OpenMP build's."""
+    import hashlib
+
+    model, bind = random_problem(tmp_path, 1500)
+    np.save(tmp_path / "edges.npy", bind["data"]["edges"])
+    np.save(tmp_path / "w.npy", bind["data"]["w"])
+    x = np.random.default_rng(5).random(1500)
+    np.save(tmp_path / "x.npy", x)
+
+    def digest(p) -> str:  # type: ignore[no-untyped-def]
+        f, _, g = p.backend.energy_and_grad(x)
+        v = np.cos(np.arange(x.size) * 0.7)
+        parts = [np.float64(f), g, p.backend.hvp(x, v), p.backend.hess_diag(x)]
+        return hashlib.sha256(b"".join(np.asarray(a).tobytes() for a in parts)).hexdigest()
+
+    here = digest(model.compile().bind(**bind, threads=2))
+    script = f"""
+import hashlib, numpy as np, cfc_dsl as cfc
+from cfc_dsl.runtime.backends import threads
+threads.SERIAL_BELOW = 0
+d = {str(tmp_path)!r}
+x = np.load(d + "/x.npy")
+p = cfc.load(d + "/random_edges.cfc").compile().bind(sizes={{"N": 1500}}, threads=1,
+    data={{"edges": np.load(d + "/edges.npy"), "w": np.load(d + "/w.npy")}})
+assert all(t is not None for t in p.backend._threaded) and p.backend.threads == 1
+f, _, g = p.backend.energy_and_grad(x)
+v = np.cos(np.arange(x.size) * 0.7)
+parts = [np.float64(f), g, p.backend.hvp(x, v), p.backend.hess_diag(x)]
+print(hashlib.sha256(b"".join(np.asarray(a).tobytes() for a in parts)).hexdigest())
+"""
+    env = {**__import__("os").environ, "CFC_OPENMP": "0", "CFC_CACHE_DIR": str(tmp_path / "c")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == here
