@@ -26,11 +26,14 @@ _LABELS = {"exact": "exact (mpmath)", "complex_step": "complex step",
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    subparsers.add_parser(
         "check", help="audit the compiled gradients against exact derivatives; certificates",
         description="Check every factor family's compiled gradient against the exact SymPy "
         "gradient (mpmath), complex-step and finite differences, at box corners, faces, kinks "
-        "and random interior points. Exit 0: all pass; 1: a check failed.")
+        "and random interior points. Exit 0: all pass; 1: a check failed.", fill=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", help="the .cfc file (with --verify: defaults to the "
                    "path recorded in the certificate)")
     p.add_argument("--samples", type=int, default=None, metavar="N",

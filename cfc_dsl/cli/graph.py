@@ -18,7 +18,11 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("graph", help="draw the factor graph (dot, svg, pdf, png, tex)")
+    subparsers.add_parser("graph", help="draw the factor graph (dot, svg, pdf, png, tex)",
+        fill=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model")
     p.add_argument("-o", "--out", required=True, metavar="PATH",
                    help="output file; its extension picks the format: .dot .svg .pdf .png .tex")

@@ -17,7 +17,11 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("plot", help="draw traces or a sweep table (png, pdf, svg)")
+    subparsers.add_parser("plot", help="draw traces or a sweep table (png, pdf, svg)",
+        fill=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("tables", nargs="+", metavar="TRACE",
                    help="a trace from 'cfc run --trace' (.csv or .parquet); several are drawn "
                    "side by side, one colour each")

@@ -15,7 +15,11 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser("solvers", help="list the solvers, their needs and options")
+    subparsers.add_parser("solvers", help="list the solvers, their needs and options",
+                          fill=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_solvers)
 

@@ -19,10 +19,13 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind, plural
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    subparsers.add_parser(
         "sweep", help="relax a model over a grid of settings x seeds, as Dask tasks",
         description="Compile once, then relax every grid point x seed as a task on a Dask "
-        "LocalCluster (or an existing scheduler); one Parquet row per point.")
+        "LocalCluster (or an existing scheduler); one Parquet row per point.", fill=_arguments)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=lo:hi:num|v1,v2",
                    help="a swept size, param or weight.FAMILY (repeatable; the product is run)")
