@@ -109,13 +109,12 @@ def timing(label, fn):
             steps.append((label(args), a, time.perf_counter()))
     return run
 def what(args):
-    argv = args[0]
-    return "link" if "-shared" in argv and "-c" not in argv else "compile " + next(
-        a for a in argv if a.endswith((".c", ".cu")))
+    source = next((a for a in args[0] if a.endswith((".c", ".cu"))), None)
+    return f"compiler on {source}" if source else "link"
 compiler._run = timing(what, compiler._run)
 c = pipeline.TARGETS[Target.C]
 pipeline.TARGETS[Target.C] = dataclasses.replace(
-    c, emit=timing(lambda a: "cffi writes the wrapper", c.emit),
+    c, emit=timing(lambda a: "cffi writes its module", c.emit),
     load=timing(lambda a: "load the module", c.load))
 model = load_file(sys.argv[1]); mark("parse+check")
 print_findings(model, False, None); mark("graph check")

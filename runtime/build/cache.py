@@ -24,7 +24,8 @@ from cfc_dsl.runtime.build import heal
 # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
 # 3: one pipeline for C and CUDA: the compiler runs directly, every entry has the same keys
 # 4: entry.json records "library_sha256", checked before the library is opened
-CACHE_SCHEMA = 4
+# 5: a C entry holds a plain library and cffi's out-of-line ABI module, not an extension
+CACHE_SCHEMA = 5
 
 
 @dataclass(frozen=True)

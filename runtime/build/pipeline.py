@@ -27,7 +27,7 @@ from cfc_dsl.model import Model, Target
 from cfc_dsl.runtime.build import cache
 from cfc_dsl.runtime.build.compiler import compiler_env, run_compiler
 from cfc_dsl.runtime.build.cuda import CUDA_TARGET
-from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget, Step
+from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
 from cfc_dsl.version import __version__
 
@@ -144,14 +144,8 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     def command(src: str) -> list[str]:  # src: compiler_input, or the trivial file of a probe
         return spec.command(tc, src, library if src == compiler_input else "probe.so")
 
-    if spec.stages is None:
-        run_compiler(model.name, spec.compiler_label, advice, command, compiler_input,
-                     staging, "build.log")
-    else:
-        for stage in spec.stages(tc, compiler_input, library):
-            _run_at_once(model.name, spec.compiler_label, advice, stage, staging)
-        for obj in staging.glob("*.o"):  # linked into the library: not kept in the cache
-            obj.unlink()
+    run_compiler(model.name, spec.compiler_label, advice, command, compiler_input, staging,
+                 "build.log")
     if not (staging / library).is_file():
         raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} reported success but "
                        f"wrote no library for '{model.name}' (expected {library})", None,
@@ -162,30 +156,6 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
             "library": library, "energies": [e.name for e in model.used_energies],
             "kernel_spec": model.kernel_spec(),
             "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz.py
-
-
-def _run_at_once(name: str, label: str, advice: str, steps: tuple[Step, ...],
-                 staging: Path) -> None:
-    """Run a stage's compiler steps side by side (the compiler is the wait, not Python),
-    each logging to build.log, build-1.log, ...; the first failure, in step order, raises."""
-    errors: list[BaseException | None] = [None] * len(steps)
-
-    def run(k: int) -> None:
-        try:
-            run_compiler(name, label, advice, steps[k].command, steps[k].source, staging,
-                         "build.log" if k == 0 else f"build-{k}.log")
-        except BaseException as exc:  # re-raised below, in this thread
-            errors[k] = exc
-
-    workers = [threading.Thread(target=run, args=(k,)) for k in range(1, len(steps))]
-    for w in workers:
-        w.start()
-    run(0)
-    for w in workers:
-        w.join()
-    for exc in errors:
-        if exc is not None:
-            raise exc
 
 
 _LOADED: dict[str, tuple[Any, Any]] = {}  # entry digest -> (ffi, lib): load each library once
