@@ -15,8 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cffi
-
 from cfc_dsl.codegen.targets import language
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
@@ -106,6 +104,8 @@ def _command(tc: Toolchain, source: str, library: str) -> list[str]:
 
 
 def _load_library(entry: CacheEntry) -> tuple[Any, Any]:
+    import cffi  # only when a CUDA library is opened
+
     ffi = cffi.FFI()
     ffi.cdef((entry.path / str(entry.meta["cdef"])).read_text() + RUNTIME_CDEF)
     path = entry.path / str(entry.meta["library"])
