@@ -18,10 +18,11 @@ import pytest
 from tests.conftest import EXAMPLES
 
 HEAVY = ("sympy", "setuptools", "scipy", "matplotlib", "dask", "networkx", "jinja2", "lark",
-         "pandas", "pyarrow")
+         "pandas", "pyarrow", "filelock")  # filelock: only a miss takes the build lock
 # cfc's own modules a cache-hit run of the default solver has no use for
 UNUSED = ("cfc_dsl.parser", "cfc_dsl.checker", "cfc_dsl.derive", "cfc_dsl.lipschitz",
           "cfc_dsl.codegen.render", "cfc_dsl.cli.compile", "cfc_dsl.runtime.observe.plots",
+          "cffi.recompiler",  # cffi's C generator: only a miss writes a module
           *(f"cfc_dsl.runtime.solvers.{name}"
             for name in ("admm", "apg", "cd", "certified", "lbfgsb", "pgd", "prox")))
 
