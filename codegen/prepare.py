@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,19 +85,24 @@ def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:
     """Each used energy of `model`, prepared once per process, in name order (`lap`: as
     for `prepare`, called for the energies prepared here, not in workers)."""
     jobs = energy_jobs(model)
-    todo = list(dict.fromkeys(job for job in jobs if job not in _MEMO))
+    found = {job: _MEMO[job] for job in jobs if job in _MEMO}
+    todo = list(dict.fromkeys(job for job in jobs if job not in found))
+    done: list[Prepared | None] = [None] * len(todo)
     count = workers(len(todo))
     if count > 1:
-        with multiprocessing.get_context("fork").Pool(count) as pool:
-            done = pool.map(_attempt, todo, chunksize=1)
-    else:
-        done = [None] * len(todo)
-    if len(_MEMO) + len(todo) > _MEMO_SIZE:
-        _MEMO.clear()
+        try:
+            with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+                done = list(pool.map(_attempt, todo, chunksize=1))
+        except Exception:  # noqa: BLE001 - a worker died or a result did not pickle: whatever
+            done = [None] * len(todo)  # it was, preparing the jobs here raises it if it is real
     for job, result in zip(todo, done, strict=True):
-        _MEMO[job] = result if result is not None else prepare(job, lap)
-        remember_row(job, _MEMO[job].summary)
-    return tuple(_MEMO[job] for job in jobs)
+        found[job] = result if result is not None else prepare(job, lap)
+    if len(_MEMO) + len(found) > _MEMO_SIZE:
+        _MEMO.clear()
+    for job, prepared in found.items():
+        _MEMO[job] = prepared
+        remember_row(job, prepared.summary)
+    return tuple(found[job] for job in jobs)
 
 
 __all__ = ["PARALLEL_MIN", "Prepared", "prepare", "prepare_model", "workers"]

@@ -168,3 +168,23 @@ def test_energy_error_raised_from_a_worker_is_the_serial_error() -> None:
     with pytest.raises(CfcError) as info:
         render_model(model)
     assert info.value.span is not None and info.value.span.line == 17  # e7's body
+
+
+def test_memo_overflow_keeps_this_models_energies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the per-process memo is full it is emptied, but not under the energies this
+    call found there: a model that shares energies with the previous one still renders."""
+    from cfc_dsl.codegen import prepare
+
+    monkeypatch.setattr(prepare, "_MEMO_SIZE", 3)
+    monkeypatch.setattr(prepare, "_MEMO", {})
+
+    def model(n: int) -> cfc.Model:
+        lines = ["model m", "var u[2] in [0, 1] = 0.5"]
+        for k in range(n):
+            lines += [f"energy q{k}(x) = {k + 1}*x^2", f"factor f{k}[i in 0..2] = q{k}(u[i])"]
+        return cfc.loads("\n".join(lines) + "\n", "m.cfc")
+
+    first = prepare.prepare_model(model(3))
+    second = prepare.prepare_model(model(4))  # three found in the memo, one new: over 3
+    assert second[:3] == first and len(second) == 4
+    assert [p.kernel.energy for p in second] == ["q0", "q1", "q2", "q3"]
