@@ -225,10 +225,11 @@ class Problem:
         elif values:
             raise CfcError(ErrorKind.ARGUMENT, "give either options= or keyword options, "
                            "not both", None, registry.options_hint(solver))
-        from cfc_dsl.runtime import coordinate
-        from cfc_dsl.runtime.coordinate.expansion import expand
+        from cfc_dsl.runtime import coordinate  # its submodules: only when a run uses them
 
         if expansion is not False and (gates or any(t.gate for t in self.bound.families)):
+            from cfc_dsl.runtime.coordinate.expansion import expand
+
             return expand(self, solver, self.point(x0), options, progress, gates, expansion,
                           homotopy, adapter)
         return coordinate.relax(self, solver, self.point(x0), options, progress, homotopy,

@@ -23,6 +23,10 @@ HEAVY = ("sympy", "setuptools", "scipy", "matplotlib", "dask", "networkx", "jinj
 UNUSED = ("cfc_dsl.parser", "cfc_dsl.checker", "cfc_dsl.derive", "cfc_dsl.lipschitz",
           "cfc_dsl.codegen.render", "cfc_dsl.cli.compile", "cfc_dsl.runtime.observe.plots",
           "cffi.recompiler",  # cffi's C generator: only a miss writes a module
+          # continuation, adapters and gates: only when a run has schedules, an adapter or
+          # gated families (the package itself is a few lazy names)
+          *(f"cfc_dsl.runtime.coordinate.{name}"
+            for name in ("adapters", "expansion", "gates", "homotopy", "rounds")),
           *(f"cfc_dsl.runtime.solvers.{name}"
             for name in ("admm", "apg", "cd", "certified", "lbfgsb", "pgd", "prox")))
 
@@ -113,3 +117,23 @@ def test_lbfgsb_still_imports_scipy_when_chosen() -> None:
     hit = _imports("run", model, "--solver", "lbfgsb", "--max-steps", "5", "--quiet")
     assert hit["code"] == 0
     assert "scipy" in hit["heavy"]  # the oracle of the probe: it does see a lazy import
+
+
+def test_the_lazy_coordinate_package_names_every_shipped_adapter() -> None:
+    """`--adapter` choices come from BUILTIN_ADAPTERS without importing adapters.py; once it
+    is imported they come from its registry, and the lazy names are the real objects."""
+    code = ("import sys; from cfc_dsl.runtime import coordinate as c; names = c.adapter_names(); "
+            "print(names, [m for m in sys.modules if m.startswith('cfc_dsl.runtime.coordinate.')])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    from cfc_dsl.runtime import coordinate
+
+    assert done.stdout.strip() == f"{coordinate.BUILTIN_ADAPTERS} []", done.stdout
+    from cfc_dsl.runtime.coordinate import adapters, homotopy, rounds
+
+    assert adapters.adapter_names() == coordinate.BUILTIN_ADAPTERS == coordinate.adapter_names()
+    assert coordinate.Schedule is homotopy.Schedule and coordinate.Round is rounds.Round
+    assert coordinate.ADAPTERS is adapters.ADAPTERS and coordinate.adapt is adapters.adapt
+    with pytest.raises(AttributeError):
+        coordinate.no_such_name  # noqa: B018
+

@@ -82,11 +82,11 @@ def add_coordinate_arguments(p: argparse.ArgumentParser) -> None:
 def _coordinate(args: argparse.Namespace) -> tuple[object, object]:
     """(homotopy schedules or None, adapter options), checked before anything is bound."""
     from cfc_dsl.cli.common import command_line_span
-    from cfc_dsl.runtime.coordinate import Schedule
-    from cfc_dsl.runtime.coordinate.adapters import parse_options
 
     homotopy = None
-    if args.homotopy:
+    if args.homotopy:  # homotopy.py and adapters.py only when asked for (start-up)
+        from cfc_dsl.runtime.coordinate import Schedule
+
         homotopy = [] if args.homotopy == ["none"] else [
             Schedule.parse(h, command_line_span(f"--homotopy {h}", 11, 11 + len(h)))
             for h in args.homotopy]
@@ -100,7 +100,11 @@ def _coordinate(args: argparse.Namespace) -> tuple[object, object]:
                            span, "write e.g. --adapter gradnorm --adapter-opt rounds=5")
         values[key.strip()] = value
         spans[key.strip()] = (span, span)
-    return homotopy, parse_options(args.adapter, values, spans) if args.adapter else None
+    if not args.adapter:
+        return homotopy, None
+    from cfc_dsl.runtime.coordinate.adapters import parse_options
+
+    return homotopy, parse_options(args.adapter, values, spans)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
