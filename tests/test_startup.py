@@ -27,6 +27,7 @@ UNUSED = ("cfc_dsl.parser", "cfc_dsl.checker", "cfc_dsl.derive", "cfc_dsl.lipsch
           # gated families (the package itself is a few lazy names)
           *(f"cfc_dsl.runtime.coordinate.{name}"
             for name in ("adapters", "expansion", "gates", "homotopy", "rounds")),
+          "cfc_dsl.runtime.observables",  # only for `data ... from OBS(...)`
           *(f"cfc_dsl.runtime.solvers.{name}"
             for name in ("admm", "apg", "cd", "certified", "lbfgsb", "pgd", "prox")))
 

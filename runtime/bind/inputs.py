@@ -19,7 +19,6 @@ from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
 from cfc_dsl.model import DataSpec, DType, Model
 from cfc_dsl.runtime.bind.data import Budget, load_array
 from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
-from cfc_dsl.runtime.observables import lookup
 
 MAX_INSTANCES = 500_000_000
 
@@ -202,6 +201,8 @@ def observe(spec: DataSpec) -> np.ndarray:
     """Call the registered observable named in `data NAME[...] from OBS(k = v, ...)`; every
     failure (unknown name, argument, type, the observable's own range check) points at the
     call. The arguments are the literals the checker kept: nothing from the file runs."""
+    from cfc_dsl.runtime.observables import lookup  # only a model with `from OBS(...)` data
+
     source = spec.source
     assert source is not None
     found = lookup(source.name, source.name_span)
