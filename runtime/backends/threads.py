@@ -27,7 +27,8 @@ from cfc_dsl.runtime.bind.reorder import Locality
 # 2e5 instances, 1.14 / 1.39 / 1.08x at 4e5, 1.07 / 0.99 / 1.03x at 6e5 and 1.02 / 1.25 /
 # 0.88x at 2e6 (the second copy's pass costs what it saves only once X and G outgrow L2);
 # 2 threads did 0.93-1.08x the work of 1 (their wall time on idle cores could not be
-# measured here). From 5e5 on, one thread costs about what it did before the threaded form.
+# measured here). From 5e5 on, one thread costs about what it did before the threaded form
+# (1.13x at 2e7 instances, N = 1e7, where the copies' extra streaming shows).
 SERIAL_BELOW = 500_000
 
 
