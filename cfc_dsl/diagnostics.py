@@ -8,11 +8,12 @@ a one-sentence hint. No stage prints; no Python traceback reaches a user.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from enum import Enum
 
+from cfc_dsl.frozen import frozen
 
-@dataclass(frozen=True)
+
+@frozen
 class Source:
     """A named piece of text that spans point into (a .cfc file or the command line)."""
 
@@ -24,7 +25,7 @@ class Source:
         return lines[number - 1] if 1 <= number <= len(lines) else ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """A region of a source, 1-based lines and columns, end column exclusive."""
 
@@ -58,7 +59,7 @@ class Severity(Enum):
     NOTE = "note"
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     """One finding; errors are raised as `CfcError`, warnings and notes are returned."""
 

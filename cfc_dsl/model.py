@@ -8,12 +8,13 @@ order (defaults filled in). Expressions stay syntax-tree nodes, so spans survive
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.builtins import CALLABLE
 from cfc_dsl.diagnostics import Source, Span
+from cfc_dsl.frozen import frozen
 from cfc_dsl.notation import format_expr
 
 
@@ -38,14 +39,14 @@ BUILTIN_FUNCTIONS: dict[str, tuple[int, int]] = {name: b.arity for name, b in CA
 """Name -> (minimum, maximum) number of arguments of every built-in a model may call."""
 
 
-@dataclass(frozen=True)
+@frozen
 class SizeSpec:
     name: str
     default: ast.Expr | None  # None: bound from the shape of a data file
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class ParamSpec:
     name: str
     shape: tuple[ast.Expr, ...]
@@ -53,7 +54,7 @@ class ParamSpec:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class ObservableSource:
     """`data score[N] from sequence_monotonicity(seed = 42)`: the array comes from a
     registered observable (`cfc_dsl.runtime.observables`), called at bind time with these
@@ -71,7 +72,7 @@ class ObservableSource:
         return f"{self.name}({', '.join(f'{k} = {v!r}' for k, v in self.arguments)})"
 
 
-@dataclass(frozen=True)
+@frozen
 class DataSpec:
     name: str
     shape: tuple[ast.Expr, ...]
@@ -80,7 +81,7 @@ class DataSpec:
     source: ObservableSource | None = None  # None: the array must come from --data / bind
 
 
-@dataclass(frozen=True)
+@frozen
 class VariableSpec:
     name: str
     shape: tuple[ast.Expr, ...]
@@ -90,7 +91,7 @@ class VariableSpec:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class InitRule:
     var: str
     ranges: ast.Ranges | None
@@ -98,7 +99,7 @@ class InitRule:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class EnergySpec:
     """A named energy: slots (differentiated) and parameters, with a body expression."""
 
@@ -124,7 +125,7 @@ class EnergySpec:
         return format_expr(self.body)
 
 
-@dataclass(frozen=True)
+@frozen
 class WeightSchedule:
     """Continuation: `weight chain = 1.0 from 0.1 over 40 [linear|geometric]`.
 
@@ -141,7 +142,7 @@ class WeightSchedule:
     span: Span = field(compare=False)  # from 'from' to the end of the declaration
 
 
-@dataclass(frozen=True)
+@frozen
 class Gate:
     """Energy-gated expansion: `factor f[...] = e(...) gated [per instance] cost 0.05`.
 
@@ -154,7 +155,7 @@ class Gate:
     span: Span = field(compare=False)  # from 'gated' to the end of the cost
 
 
-@dataclass(frozen=True)
+@frozen
 class FactorFamily:
     """`factor NAME[ranges] = energy(slot args; param args)`, arguments in energy order.
 
@@ -190,7 +191,7 @@ class FactorFamily:
         return tuple(r.var for r in self.ranges.ranges) if self.ranges else ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Model:
     name: str
     source: Source

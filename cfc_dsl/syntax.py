@@ -6,27 +6,28 @@ Plain frozen dataclasses. Every node carries the `Span` it came from, so any lat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from cfc_dsl.diagnostics import Span
+from cfc_dsl.frozen import frozen
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@frozen
 class Number:
     value: float
     is_integer: bool
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Name:
     name: str
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Index:
     """`x[i, j]`: an element of a variable, parameter or data array."""
 
@@ -36,14 +37,14 @@ class Index:
     name_span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Unary:
     op: str  # "-" or "not"
     operand: Expr
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Binary:
     op: str  # + - * / // % ^ < <= > >= == != and or
     left: Expr
@@ -51,7 +52,7 @@ class Binary:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Argument:
     """One call argument; `keyword` is None for a positional one."""
 
@@ -60,7 +61,7 @@ class Argument:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     """`f(a, b; p = 1)`. Arguments before `;` are slot (variable) arguments."""
 
@@ -77,7 +78,7 @@ Expr = Number | Name | Index | Unary | Binary | Call
 # ---------------------------------------------------------------- declarations
 
 
-@dataclass(frozen=True)
+@frozen
 class Range:
     var: str
     start: Expr
@@ -85,27 +86,27 @@ class Range:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class Ranges:
     ranges: tuple[Range, ...]
     condition: Expr | None
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelDecl:
     name: str
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class SizeDecl:
     name: str
     default: Expr
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class ParamDecl:
     name: str
     shape: tuple[Expr, ...]
@@ -113,7 +114,7 @@ class ParamDecl:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class DataDecl:
     name: str
     shape: tuple[Expr, ...]
@@ -123,7 +124,7 @@ class DataDecl:
     source: Expr | None = None  # `from observable(k = literal, ...)`; the checker checks it
 
 
-@dataclass(frozen=True)
+@frozen
 class VarDecl:
     name: str
     shape: tuple[Expr, ...]
@@ -133,7 +134,7 @@ class VarDecl:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class InitDecl:
     name: str
     ranges: Ranges | None
@@ -141,14 +142,14 @@ class InitDecl:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class EnergyParam:
     name: str
     default: Expr | None
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class EnergyDecl:
     name: str
     slots: tuple[str, ...]
@@ -158,7 +159,7 @@ class EnergyDecl:
     name_span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class GateClause:
     """`gated [per instance] cost EXPR` after a factor's call."""
 
@@ -167,7 +168,7 @@ class GateClause:
     span: Span = field(compare=False)
 
 
-@dataclass(frozen=True)
+@frozen
 class FactorDecl:
     name: str
     ranges: Ranges | None
@@ -177,7 +178,7 @@ class FactorDecl:
     gate: GateClause | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class ScheduleClause:
     """`from START over STAGES [linear|geometric]` after a weight's value."""
 
@@ -188,7 +189,7 @@ class ScheduleClause:
     shape_span: Span | None = field(compare=False, default=None)
 
 
-@dataclass(frozen=True)
+@frozen
 class WeightDecl:
     family: str
     value: Expr
@@ -203,7 +204,7 @@ Decl = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class Program:
     decls: tuple[Decl, ...]
     source_name: str
