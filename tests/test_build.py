@@ -3,7 +3,7 @@
 The entry holds no C wrapper and the compiler runs once, with -Werror; cffi's ABI module is
 run from its text, so opening an entry writes nothing into it; a damaged or missing ABI
 module is quarantined and rebuilt like a damaged library; the -O level changes no bit of
-an energy or a gradient.
+an energy or a gradient; the compiler's version is remembered until the compiler changes.
 """
 
 from __future__ import annotations
@@ -142,3 +142,28 @@ def test_the_o_level_changes_no_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         results.append((f, g.copy()))
     assert results[0][0] == results[1][0]
     assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_the_compiler_version_is_remembered_until_the_compiler_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache-hit run does not start `cc --version`: the answer is kept in the cache folder
+    with the program's fingerprint, and a changed program is asked again."""
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    calls = tmp_path / "calls"
+    fake = tmp_path / "fakecc"
+
+    def write(version: str) -> None:
+        fake.write_text(f"#!/bin/sh\necho x >> {calls}\necho 'fakecc {version}'\n")
+        fake.chmod(0o755)
+
+    def ask() -> str:
+        toolchain.compiler_version.cache_clear()  # a new process, as far as the memo goes
+        return toolchain.compiler_version(str(fake))
+
+    write("1.0")
+    assert ask() == "fakecc 1.0" and ask() == "fakecc 1.0"
+    assert calls.read_text().count("x") == 1
+    write("2.0.1")  # an upgrade: another size (and mtime)
+    assert ask() == "fakecc 2.0.1" and ask() == "fakecc 2.0.1"
+    assert calls.read_text().count("x") == 2
+    toolchain.compiler_version.cache_clear()

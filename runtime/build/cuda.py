@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfc_dsl.codegen.targets import language
 from cfc_dsl.diagnostics import CfcError, ErrorKind
@@ -21,9 +21,6 @@ from cfc_dsl.model import Target
 from cfc_dsl.runtime.build.cache import CacheEntry
 from cfc_dsl.runtime.build.targets import BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain
-
-if TYPE_CHECKING:  # the type alone: importing render imports SymPy, which a hit must not
-    from cfc_dsl.codegen.render import RenderedSource
 
 # sm_80 (A100) and sm_90 (H100/H200) machine code, plus sm_80 PTX that newer GPUs JIT.
 # No FMA contraction: the kernels are memory-bound, and without it each term is computed
@@ -95,10 +92,6 @@ def toolchain() -> Toolchain:
     return Toolchain(command, _nvcc_version(command), NVCC_FLAGS + arch_flags(), "none")
 
 
-def _emit_source(rendered: RenderedSource, module: str, staging: Path) -> str:
-    return language(Target.CUDA).source_file  # the shared pipeline has written it already
-
-
 def _command(tc: Toolchain, source: str, library: str) -> list[str]:
     return [*tc.command, *tc.flags, source, "-o", library]
 
@@ -140,7 +133,7 @@ def check_device(ffi: Any, lib: Any) -> None:
 
 CUDA_TARGET = BuildTarget(
     language=language(Target.CUDA), toolchain=toolchain, module_prefix="_cfc_cuda_",
-    emit=_emit_source, library=lambda module: "kernels.so", command=_command,
+    emit=None, library=lambda module: "kernels.so", command=_command,
     load=_load_library, compiler_label="nvcc", advice=_advice, ready=check_device,
 )
 

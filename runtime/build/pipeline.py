@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -139,13 +140,18 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     (staging / "kernels.cdef").write_text(rendered.cdef)
     library = spec.library(module)
     advice = spec.advice(tc)
-    compiler_input = spec.emit(rendered, module, staging)
 
-    def command(src: str) -> list[str]:  # src: compiler_input, or the trivial file of a probe
-        return spec.command(tc, src, library if src == compiler_input else "probe.so")
+    def command(src: str) -> list[str]:  # src: the source, or the trivial file of a probe
+        return spec.command(tc, src, library if src == source else "probe.so")
 
-    run_compiler(model.name, spec.compiler_label, advice, command, compiler_input, staging,
-                 "build.log")
+    # the compiler is a subprocess, so the target's Python side (cffi parsing the cdef) runs
+    # in a thread meanwhile, on the other core
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        emitted = pool.submit(spec.emit, rendered, module, staging) if spec.emit else None
+        run_compiler(model.name, spec.compiler_label, advice, command, source, staging,
+                     "build.log")  # its error first; leaving `with` waits for the thread
+        if emitted is not None:
+            emitted.result()
     if not (staging / library).is_file():
         raise CfcError(ErrorKind.ENVIRONMENT, f"{spec.compiler_label} reported success but "
                        f"wrote no library for '{model.name}' (expected {library})", None,

@@ -7,6 +7,8 @@ A missing compiler is an environment error (exit 3) that names it and says how t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -68,8 +70,45 @@ def find_compiler() -> str | None:
     return _resolve(compiler_name())
 
 
+def _fingerprint(command: str) -> list[list[object]]:
+    """Each program in `command` (every word that names a file, on PATH or by path), as its
+    real path, size, mtime and inode: an upgrade or another PATH changes it."""
+    found = []
+    for word in shlex.split(command):
+        path = shutil.which(word) if os.sep not in word else word
+        if path and os.path.isfile(path):
+            st = os.stat(path)
+            found.append([os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino])
+    return found
+
+
 @lru_cache(maxsize=8)
 def compiler_version(command: str) -> str:
+    """`command --version`'s first line, kept in the cache folder beside the programs'
+    fingerprint: a cache-hit run does not start the compiler (10-20 ms) to learn it again."""
+    from cfc_dsl.runtime.build.cache import cache_dir
+
+    memo = cache_dir() / f"compiler-{hashlib.sha256(command.encode()).hexdigest()[:16]}.json"
+    fingerprint = _fingerprint(command)
+    try:
+        known = json.loads(memo.read_text())
+        if known["command"] == command and known["programs"] == fingerprint:
+            return str(known["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    version = _run_version(command)
+    try:  # a read-only or full cache folder only costs the subprocess next time
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({"command": command, "programs": fingerprint,
+                                   "version": version}))
+        os.replace(tmp, memo)
+    except OSError:
+        pass
+    return version
+
+
+def _run_version(command: str) -> str:
     """The first line `command --version` prints (through ccache: the real compiler's)."""
     try:
         out = subprocess.run([*shlex.split(command), "--version"], capture_output=True,
