@@ -14,6 +14,7 @@ import numpy as np
 
 from cfc_dsl.runtime.observe.records import StepRecord, VariableStats, as_observe
 from cfc_dsl.runtime.observe.trace import Trace
+from cfc_dsl.runtime.solvers.vectors import norm
 
 
 class Recorder:
@@ -50,7 +51,7 @@ class Recorder:
                t: float, backtracks: int, **extra: float | None) -> None:
         """An accepted state (step 0: the initial one)."""
         wall, evaluations = self._since()
-        length = 0.0 if self._x is None else float(np.linalg.norm(x - self._x))
+        length = 0.0 if self._x is None else norm(x - self._x)
         self._x = np.array(x, copy=True)
         observe = self.observe
         grads = None
@@ -74,7 +75,7 @@ class Recorder:
         gradient columns repeat the current state's, variable columns the current state's."""
         wall, evaluations = self._since()
         last = self.trace.records[-1]
-        length = 0.0 if x is None or self._x is None else float(np.linalg.norm(x - self._x))
+        length = 0.0 if x is None or self._x is None else norm(x - self._x)
         families = last.families if fam is None else tuple(float(v) for v in fam)
         self._emit(StepRecord(int(step), float(f), families, last.grad_norm, float(t), length,
                               int(backtracks), False, wall, evaluations,

@@ -29,6 +29,7 @@ from cfc_dsl.runtime.solvers.pgd import PgdOptions, ProjectedGradient
 from cfc_dsl.runtime.solvers.prox import first_step
 from cfc_dsl.runtime.solvers.proxrules import PairRule, rule_for
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot, norm
 
 _POSITIVE = (lambda v: v > 0, "> 0")
 
@@ -109,11 +110,11 @@ class _Augmented:
         r = [ax - sk + uk for ax, sk, uk in zip(self.apply(x), s, u, strict=True)]
         for p in self.parts:
             w = self.w(p)
-            f -= float(w @ p.rule.phi(x[p.u], x[p.v], p.params))
+            f -= dot(w, p.rule.phi(x[p.u], x[p.v], p.params))
             if g is not None:
                 gx, gy = p.rule.grad(x[p.u], x[p.v], p.params)
                 g = g - np.bincount(p.u, w * gx, self.n) - np.bincount(p.v, w * gy, self.n)
-        f += 0.5 * rho * sum(float(rk @ rk) for rk in r)
+        f += 0.5 * rho * sum(dot(rk, rk) for rk in r)
         if g is not None:
             g = g + rho * self.adjoint(r)
         return f, g
@@ -145,16 +146,16 @@ class Admm:
             s = [p.rule.s_prox(axk + uk, aug.w(p) / rho, p.params)
                  for p, axk, uk in zip(aug.parts, ax, u, strict=True)]
             u = [uk + axk - sk for uk, axk, sk in zip(u, ax, s, strict=True)]
-            primal = math.sqrt(sum(float((axk - sk) @ (axk - sk)) for axk, sk in zip(ax, s, strict=True)))
-            dual = rho * float(np.linalg.norm(aug.adjoint([sk - so for sk, so in zip(s, s_old, strict=True)])))
+            primal = math.sqrt(sum(dot(axk - sk, axk - sk) for axk, sk in zip(ax, s, strict=True)))
+            dual = rho * norm(aug.adjoint([sk - so for sk, so in zip(s, s_old, strict=True)]))
             f, fam, g = objective.energy_and_grad(x)
             if f < run.f and run.steps < options.max_steps:
                 run.accept(run.steps + 1, x.copy(), f, fam, g, rho, 0, None)
             m = sum(sk.size for sk in s)
             eps_pri = math.sqrt(m) * options.eps_abs + options.eps_rel * max(
-                math.sqrt(sum(float(a @ a) for a in ax)), math.sqrt(sum(float(b @ b) for b in s)))
+                math.sqrt(sum(dot(a, a) for a in ax)), math.sqrt(sum(dot(b, b) for b in s)))
             eps_dual = (math.sqrt(x.size) * options.eps_abs
-                        + options.eps_rel * rho * float(np.linalg.norm(aug.adjoint(u))))
+                        + options.eps_rel * rho * norm(aug.adjoint(u)))
             if primal <= eps_pri and dual <= eps_dual:
                 break
             if options.balance and primal > options.balance * dual:
@@ -180,7 +181,7 @@ class Admm:
         for _ in range(steps):
             for _ in range(40):
                 trial = np.clip(x - t * g, lo, hi)
-                decrease = float(g @ (trial - x))
+                decrease = dot(g, trial - x)
                 if decrease >= 0:
                     return x, t
                 q_trial, _ = aug.value(trial, s, u, rho, False)
@@ -192,8 +193,8 @@ class Admm:
             q_new, g_new = aug.value(trial, s, u, rho, True)
             assert g_new is not None
             step, dg = trial - x, g_new - g
-            sy = float(step @ dg)
-            t = float(step @ step) / sy if sy > 0 else 2 * t
+            sy = dot(step, dg)
+            t = dot(step, step) / sy if sy > 0 else 2 * t
             x, q, g = trial, q_new, g_new
         return x, t
 
@@ -218,8 +219,8 @@ class Admm:
                 continue
             x_new, t_used, backtracks, f_new, fam, g_new = accepted
             step, dg = x_new - run.x, g_new - run.g
-            sy = float(step @ dg)
-            t = float(step @ step) / sy if sy > 0 else 4 * t_used
+            sy = dot(step, dg)
+            t = dot(step, step) / sy if sy > 0 else 4 * t_used
             if run.accept(run.steps + 1, x_new, f_new, fam, g_new, t_used, backtracks, None):
                 if (done := run.done(StopReason.STALLED)) is not None:
                     return done

@@ -24,6 +24,7 @@ from cfc_dsl.runtime.solvers.base import (
 )
 from cfc_dsl.runtime.solvers.pgd import PgdOptions, ProjectedGradient
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class AcceleratedGradient:
             moved = self._fista_step(objective, run, y, t, options, run.rejected(step))
             if moved is not None:
                 z, t_used, backtracks, f_z, fam, g_z = moved
-                uphill = options.gradient_restart and float((y - z) @ (z - x)) > 0
+                uphill = options.gradient_restart and dot(y - z, z - x) > 0
                 momentum = 1.0 if uphill else nxt
             else:  # restart: a monotone projected-gradient step from x
                 momentum = 1.0
@@ -101,7 +102,7 @@ class AcceleratedGradient:
         for backtracks in range(options.max_backtracks + 1):
             z = np.clip(y - t * d_y, lo, hi)
             s = z - y
-            model = f_y + float(g_y @ s) + float(s @ s) / (2.0 * t)
+            model = f_y + dot(g_y, s) + dot(s, s) / (2.0 * t)
             f_z, fam_z = objective.energy(z)
             if np.isfinite(f_z) and f_z <= model:
                 if not f_z < run.f:  # the monotone safeguard

@@ -23,6 +23,7 @@ from cfc_dsl.runtime.solvers.base import (
     StopReason,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot
 
 if TYPE_CHECKING:  # networkx only when cd runs: registering the solver imports none
     import networkx as nx
@@ -128,7 +129,7 @@ class CoordinateDescent:
         beta = 1.0
         for halvings in range(options.max_halvings + 1):
             step = np.clip(xb + beta * d, lo, hi) - xb
-            decrease = float(gb @ step)
+            decrease = dot(gb, step)
             if decrease >= 0.0:  # nothing left to gain along this colour's steps
                 return None
             trial = x.copy()

@@ -26,6 +26,7 @@ from cfc_dsl.runtime.solvers.base import (
     usable_lipschitz,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot, norm
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,11 @@ class ProjectedGradient:
             x_new, t_used, backtracks, f_new, fam, g_new = accepted
             together = backtracks == 0  # an unshrunk trial step is likely to pass again
             s, y = x_new - run.x, self._direction(g_new, options) - d
-            sy = float(s @ y)
+            sy = dot(s, y)
             if options.step:
                 t = options.step
             else:
-                t = float(s @ s) / sy if sy > 0 else t_used * 4.0
+                t = dot(s, s) / sy if sy > 0 else t_used * 4.0
             if cap:
                 t = min(t, 2.0 / cap)
             if run.accept(step, x_new, f_new, fam, g_new, t_used, backtracks,
@@ -104,11 +105,11 @@ class ProjectedGradient:
     def _direction(g: np.ndarray, options: PgdOptions) -> np.ndarray:
         if not options.normalize_grads and not options.max_grad_norm:
             return g  # the default: no norm to take (twice a step otherwise)
-        norm = float(np.linalg.norm(g))
-        if options.normalize_grads and norm > 0:
-            return g / norm
-        if options.max_grad_norm and norm > options.max_grad_norm:
-            return g * (options.max_grad_norm / norm)
+        size = norm(g)
+        if options.normalize_grads and size > 0:
+            return g / size
+        if options.max_grad_norm and size > options.max_grad_norm:
+            return g * (options.max_grad_norm / size)
         return g
 
     @staticmethod
@@ -139,7 +140,7 @@ class ProjectedGradient:
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
             trial = np.clip(x - t * d, lo, hi)
-            decrease = float(g @ (trial - x))
+            decrease = dot(g, trial - x)
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
             bound = f + options.armijo_c * decrease

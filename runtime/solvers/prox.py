@@ -28,6 +28,7 @@ from cfc_dsl.runtime.solvers.base import (
 )
 from cfc_dsl.runtime.solvers.proxrules import PairRule, colour_classes, rule_for
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.vectors import dot
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class ProximalGradient:
                 trial[u], trial[v] = block.rule.prox(z[u], z[v], tau * w, block.params,
                                                      (lo[u], hi[u], lo[v], hi[v]))
             step = trial - run.x
-            moved = float(step @ step)
+            moved = dot(step, step)
             if moved == 0.0:
                 return True
             bound = run.f - options.armijo_c * moved / tau
