@@ -60,8 +60,9 @@ def render_views(model_name: str, version: str, kernels: tuple[KernelView, ...],
     common = {"version": version, "model": model_name, "kernels": list(kernels),
               "guard": guard, "threaded": target is Target.C, **views_context(bounds, target)}
     source = env.get_template(language(target).template).render(**common)
-    header = env.get_template("kernels.h.j2").render(restrict="restrict ", **common)
-    cdef = env.get_template("prototypes.h.j2").render(restrict="", **common)
+    header = env.get_template("kernels.h.j2").render(restrict="restrict ", preprocessor=True,
+                                                     **common)
+    cdef = env.get_template("prototypes.h.j2").render(restrict="", preprocessor=False, **common)
     return RenderedSource(target, source, header, cdef.strip() + "\n")
 
 

@@ -199,6 +199,10 @@ def test_header_cdef_and_definitions_agree(name: str, rendered: dict[str, Render
         expected.append((f"cfc_egp_{e.name}", [
             *inputs, "double weight", "const double *X", "double *G", *copies, "double *S",
             "int threads"]))
+        # cfc_eg_* behind one pointer array, as cfc_eg_all calls it (C only)
+        expected.append((f"cfc_egv_{e.name}", ["int64_t n", "const void *const *a",
+                                               "double weight", "const double *X",
+                                               "double *G"]))
     assert header == expected, "the calling convention changed"
 
 

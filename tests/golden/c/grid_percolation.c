@@ -291,6 +291,14 @@ void cfc_hdp_landau(int64_t n, const int64_t *restrict s_x, const double *restri
     }
 }
 
+/* cfc_eg_landau with its tables behind one pointer array (slots, then params), the
+   uniform signature cfc_eg_all calls every family through */
+double cfc_egv_landau(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
+{
+    (void)a;
+    return cfc_eg_landau(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], (const double *)a[3], weight, X, G);
+}
+
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
     (void)P_h;
@@ -543,6 +551,14 @@ void cfc_hdp_order(int64_t n, const int64_t *restrict s_x, const double *restric
             }
         }
     }
+}
+
+/* cfc_eg_order with its tables behind one pointer array (slots, then params), the
+   uniform signature cfc_eg_all calls every family through */
+double cfc_egv_order(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
+{
+    (void)a;
+    return cfc_eg_order(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], weight, X, G);
 }
 
 void cfc_hv_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
@@ -865,6 +881,14 @@ void cfc_hdp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
     }
 }
 
+/* cfc_eg_quadratic with its tables behind one pointer array (slots, then params), the
+   uniform signature cfc_eg_all calls every family through */
+double cfc_egv_quadratic(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
+{
+    (void)a;
+    return cfc_eg_quadratic(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], weight, X, G);
+}
+
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
     (void)X;
@@ -905,6 +929,23 @@ void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *res
             if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
         }
     }
+}
+
+/* one family for cfc_eg_all: its energy's cfc_egv_ wrapper, its size and its tables */
+#ifndef CFC_FAMILY_TYPES
+#define CFC_FAMILY_TYPES
+typedef double (*cfc_egv_fn)(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
+typedef struct { cfc_egv_fn eg; int64_t n; const void *const *args; } cfc_family;
+#endif
+
+/* Every family in order into G, zeroed first: E[f] = w[f] * E_f. The same kernels add into
+   the same G in the same order as one cfc_eg_* call per family, so the bits are the same;
+   one call per evaluation is what the runtime saves at small N (runtime/backends/native.py). */
+void cfc_eg_all(int64_t nf, const cfc_family *fam, const double *w, const double *restrict X, double *restrict G, int64_t nx, double *restrict E)
+{
+    memset(G, 0, (size_t)nx * sizeof(double));
+    for (int64_t f = 0; f < nf; ++f)
+        E[f] = w[f] * fam[f].eg(fam[f].n, fam[f].args, w[f], X, G);
 }
 
 /* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
