@@ -4,7 +4,11 @@ the kernels take microseconds, the Python around them is the cost. For the chain
 
   * raw cffi:   the generated `cfc_eg_*` kernels called directly with prebuilt arguments
                 and one preallocated gradient buffer (the floor for any Python caller);
-  * CBackend:   `problem.backend.energy_and_grad(x, w)`;
+  * CBackend:   `problem.backend.energy_and_grad(x, w)` (one `cfc_eg_all` call for every
+                family: the path taken while no family is threaded);
+  * per-family: the same backend with `cfc_eg_all` switched off, one kernel call per
+                family from Python (the path of a model with a threaded family, and the
+                path before `cfc_eg_all`): the A/B of that change, in the same run;
   * Objective:  `problem.objective().energy_and_grad(x)` (what a solver calls);
 
 and prints microseconds per call, the ratios to raw cffi and whether CBackend meets the
@@ -96,19 +100,23 @@ def raw_calls(backend: Any, x: np.ndarray) -> dict[str, Callable[[], None]]:
 
 
 def overhead(compiled: Any, repeat: int) -> None:
-    print(f"{'N':>6}{'raw us':>9}{'backend us':>12}{'objective us':>14}{'backend/raw':>13}"
-          f"{'objective/raw':>15}  target {TARGET:g}x")
+    print(f"{'N':>6}{'raw us':>9}{'backend us':>12}{'per-family us':>15}{'objective us':>14}"
+          f"{'backend/raw':>13}{'per-family/raw':>16}{'objective/raw':>15}  target {TARGET:g}x")
     for n in (10, 100, 1000):
         problem = compiled.bind(sizes={"N": n}, threads=1)
         x = np.random.default_rng(0).uniform(0.0, 1.0, n)
         weights = problem.backend.weights
         objective = problem.objective()
+        per = compiled.bind(sizes={"N": n}, threads=1).backend
+        per._all = None  # the per-family calls (native.py), as with a threaded family
         med = best_of({"raw": raw_calls(problem.backend, x)["energy_and_grad"],
                        "backend": lambda p=problem, w=weights, x=x: p.backend.energy_and_grad(x, w),
+                       "per": lambda b=per, w=weights, x=x: b.energy_and_grad(x, w),
                        "objective": lambda o=objective, x=x: o.energy_and_grad(x)}, repeat)
         ratio = med["backend"] / med["raw"]
-        print(f"{n:>6}{med['raw']:>9.2f}{med['backend']:>12.2f}{med['objective']:>14.2f}"
-              f"{ratio:>13.2f}{med['objective'] / med['raw']:>15.2f}  "
+        print(f"{n:>6}{med['raw']:>9.2f}{med['backend']:>12.2f}{med['per']:>15.2f}"
+              f"{med['objective']:>14.2f}{ratio:>13.2f}{med['per'] / med['raw']:>16.2f}"
+              f"{med['objective'] / med['raw']:>15.2f}  "
               f"{'met' if ratio <= TARGET else 'missed'}")
 
 

@@ -95,3 +95,57 @@ def test_bound_call_keeps_the_argument_order() -> None:
 
     assert _bound_call(record, (1, 2))(3, 4) == (1, 2, 3, 4)  # functools.partial
     assert _bound_call(record, (1, 2), (5, 6))(3, 4) == (1, 2, 3, 4, 5, 6)  # threaded tails
+
+
+EXAMPLE_DATA = {"grid_percolation": {"shortcuts": EXAMPLES / "grid_shortcuts.npy"}}
+
+
+def _per_family(backend, x: np.ndarray, w: np.ndarray):  # type: ignore[no-untyped-def]
+    """One cfc_eg_* call per family into one zeroed gradient, in the kernels' numbering:
+    the path cfc_eg_all replaces, called by hand."""
+    ffi = backend.ffi
+    g = np.zeros(x.size)
+    xp, gp = ffi.from_buffer("double[]", x), ffi.from_buffer("double[]", g)
+    fam = [float(wf) * eg(*args, float(wf), xp, gp)
+           for (eg, _, args, _), wf in zip(backend._calls, w, strict=True)]
+    return fsum_list(fam), np.array(fam), g
+
+
+@pytest.mark.parametrize("reorder", [None, "rcm"])
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.cfc")), ids=lambda p: p.stem)
+def test_eg_all_gives_the_bits_of_one_call_per_family(path, reorder) -> None:  # type: ignore[no-untyped-def]
+    """cfc_eg_all (one C call per evaluation) against the per-family kernel calls on every
+    example: the same total, family energies and gradient, bit for bit."""
+    problem = cfc.load(str(path)).compile().bind(data=EXAMPLE_DATA.get(path.stem, {}),
+                                                 threads=1, reorder=reorder)
+    backend = problem.backend
+    assert backend._all is not None  # no family is threaded: the one-call path is taken
+    rng = np.random.default_rng(sum(map(ord, path.stem)))
+    x = np.asarray(problem.bound.x0, dtype=np.float64)
+    for k in range(3):
+        w = backend.weights * (1.0 if k == 0 else rng.uniform(0.5, 2.0, backend.weights.size))
+        f, fam, g = backend.energy_and_grad(x, None if k == 0 else w)
+        inside = x if backend._perm is None else x[backend._perm]
+        ef, efam, eg = _per_family(backend, np.ascontiguousarray(inside), w)
+        if backend._inverse is not None:
+            eg = eg[backend._inverse]
+        assert _bits((f, fam, g)) == _bits((ef, efam, eg)), (path.stem, k)
+        x = x + rng.uniform(-0.05, 0.05, x.size)
+
+
+def test_eg_all_reads_the_weights_at_every_call() -> None:
+    """The weights pointer is kept while the same array comes back, so a change made to it
+    in place must still show in the next evaluation (as with the per-family path)."""
+    c, py = _problems()
+    x = np.linspace(0.1, 0.9, 12)
+    w = c.backend.weights.copy()
+    first = c.backend.energy_and_grad(x, w)
+    w *= np.array([2.0, 0.5])
+    second = c.backend.energy_and_grad(x, w)
+    expected = py.backend.energy_and_grad(x, w)
+    np.testing.assert_allclose(second[1], expected[1], rtol=1e-12)
+    np.testing.assert_allclose(second[2], expected[2], rtol=1e-12, atol=1e-14)
+    assert second[1].tobytes() != first[1].tobytes()
+    # the per-family path (taken where a family is threaded) gives the same bits
+    c.backend._all = None
+    assert _bits(c.backend.energy_and_grad(x, w)) == _bits(second)

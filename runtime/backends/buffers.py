@@ -34,13 +34,15 @@ class BufferPool:
         arr = np.zeros(self._n)
         return arr, self._ffi.from_buffer("double[]", arr)
 
-    def take(self) -> tuple[np.ndarray, Any]:
-        """A zeroed array nobody else holds, and its pointer."""
+    def take(self, zero: bool = True) -> tuple[np.ndarray, Any]:
+        """An array nobody else holds, and its pointer; zeroed unless `zero` is False (for a
+        kernel that zeroes it itself, cfc_eg_all)."""
         if not _COUNTED:
             return self._new()
         for slot in self._slots:
             if sys.getrefcount(slot[0]) <= self._free:
-                slot[0].fill(0.0)
+                if zero:
+                    slot[0].fill(0.0)
                 return slot
         slot = self._new()
         if len(self._slots) < POOL_SIZE:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from enum import Enum
-from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 
 from cfc_dsl.runtime.backends.buffers import BufferPool, fsum_list
+from cfc_dsl.runtime.backends.calls import bound_call as _bound_call
+from cfc_dsl.runtime.backends.calls import family_array
 from cfc_dsl.runtime.backends.threads import (
     Threaded,
     openmp_built,
@@ -120,6 +121,12 @@ class CBackend:
         self._eg_plan: list[Callable[..., float]] = []
         self._e_plan: list[Callable[..., float]] = []
         self._grads = BufferPool(ffi, bound.n)  # gradients reused once their caller drops them
+        self._families = family_array(ffi, lib, bound, self._calls, self._keep)
+        self._all: Any = None  # cfc_eg_all while no family takes the threaded kernels
+        self._energies = np.zeros(len(bound.families))  # cfc_eg_all's output, copied out
+        self._ep = ffi.from_buffer("double[]", self._energies)
+        self._wlast: Any = None  # the last weights array cfc_eg_all read, with its pointer
+        self._wp: Any = None
         self._shape, self._wshape = (bound.n,), (len(bound.families),)
         self._perm, self._inverse = self.layout.perm, self.layout.inverse
         self.threads = resolve_threads(threads)
@@ -140,6 +147,8 @@ class CBackend:
                                         self.layout, count, t.params)
                           for i, t in enumerate(self.bound.families)]
         self._eg_plan, self._e_plan = [], []
+        serial = all(par is None for par in self._threaded)
+        self._all = self.lib.cfc_eg_all if serial and self._families is not None else None
         for (eg, e, args, _), par in zip(self._calls, self._threaded, strict=True):
             head = tuple(args)
             self._eg_plan.append(_bound_call(eg, head) if par is None
@@ -190,6 +199,19 @@ class CBackend:
         else:
             xp = self.ffi.from_buffer("double[]", x)
         w = self.weights if weights is None else weights
+        if self._all is not None:  # every family serial: one C call (cfc_eg_all)
+            if w is not self._wlast:
+                if (type(w) is not np.ndarray or w.dtype is not _F64
+                        or w.shape != self._wshape or not w.flags.c_contiguous):
+                    w = np.array(self._w(w))
+                self._wlast, self._wp = w, self.ffi.from_buffer("double[]", w)
+            grad, gp = self._grads.take(False)  # cfc_eg_all zeroes it
+            self._all(len(self._families), self._families, self._wp, xp, gp,
+                      self._shape[0], self._ep)
+            fam = self._energies.copy()
+            if self._inverse is not None:
+                grad = grad[self._inverse]
+            return fsum_list(fam.tolist()), fam, grad
         if type(w) is not np.ndarray or w.dtype is not _F64 or w.shape != self._wshape:
             wl = self._w(w)
         else:
@@ -236,16 +258,6 @@ class CBackend:
             else:
                 par.hdp(*args, w, xp, op, *par.h_tail)
         return self._out(out)
-
-
-def _bound_call(fn: Any, head: tuple[Any, ...], tail: tuple[Any, ...] = ()
-                ) -> Callable[..., float]:
-    """`fn(*head, *rest, *tail)` as a function of `rest`. Without a tail (every serial
-    family) a functools.partial, which joins the arguments in C: cheaper than unpacking
-    tuples in Python, and that counts where a kernel call itself takes about 1 us."""
-    if not tail:
-        return partial(fn, *head)
-    return lambda *rest: fn(*head, *rest, *tail)
 
 
 def _plain_arguments(d: Any) -> tuple[list[Any], dict[Any, Any]]:
