@@ -15,8 +15,10 @@ Only same-run ratios mean much on a shared machine; the load average is printed.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=9)
     args = ap.parse_args(argv)
     levels = args.levels.split(",")
-    os.environ["CFC_CACHE_DIR"] = tempfile.mkdtemp(prefix="cfc_bench_opt_")
+    cache = tempfile.mkdtemp(prefix="cfc_bench_opt_")
+    atexit.register(shutil.rmtree, cache, True)  # nothing is left behind
+    os.environ["CFC_CACHE_DIR"] = cache
     base = toolchain.C_FLAGS
     model = cfc_dsl.loads(grad_throughput.MODEL)
     compiled = {}
