@@ -7,7 +7,6 @@ a one-sentence hint. No stage prints; no Python traceback reaches a user.
 
 from __future__ import annotations
 
-import difflib
 from enum import Enum
 
 from cfc_dsl.frozen import frozen
@@ -169,6 +168,8 @@ def render(severity: Severity, message: str, span: Span | None, hint: str) -> st
 
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
     """A 'did you mean' hint, or a list of what exists when nothing is close."""
+    import difflib  # only when reporting an error: not on every start-up (issue 12)
+
     options = sorted(candidates)
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     if close:

@@ -18,7 +18,8 @@ import pytest
 from tests.conftest import EXAMPLES
 
 HEAVY = ("sympy", "setuptools", "scipy", "matplotlib", "dask", "networkx", "jinja2", "lark",
-         "pandas", "pyarrow", "filelock")  # filelock: only a miss takes the build lock
+         "pandas", "pyarrow", "filelock",  # filelock: only a miss takes the build lock
+         "difflib")  # only for an error's did-you-mean hint
 # cfc's own modules a cache-hit run of the default solver has no use for
 UNUSED = ("cfc_dsl.parser", "cfc_dsl.checker", "cfc_dsl.derive", "cfc_dsl.lipschitz",
           "cfc_dsl.codegen.render", "cfc_dsl.cli.compile", "cfc_dsl.runtime.observe.plots",
