@@ -68,6 +68,8 @@ def test_cache_hit_run_imports_nothing_heavy(example: str) -> None:
 def test_the_probe_sees_a_solver_module_when_it_is_chosen() -> None:
     model = str(EXAMPLES / "chain.cfc")
     assert _imports("compile", model, "--quiet")["code"] == 0
+    # fills the model cache, so the test does not depend on an earlier one having done it
+    assert _imports("run", model, "--max-steps", "5", "--quiet")["code"] == 0
     hit = _imports("run", model, "--solver", "pgd", "--max-steps", "5", "--quiet")
     assert hit["code"] == 0
     assert hit["unused"] == ["cfc_dsl.runtime.solvers.pgd"]  # and no other solver
