@@ -28,6 +28,7 @@ from typing import Any
 from cfc_dsl import diagnostics, model, syntax
 
 FORMAT = 1  # bump when the encoding below changes
+MAX_ENTRIES = 256  # checked models kept; the least recently used beyond go on a store
 _MODULES = (syntax, model, diagnostics)
 
 
@@ -179,9 +180,14 @@ def load(path: Path) -> model.Model | None:
     try:
         if not _private(path, is_dir=False):
             return None
-        return decode(path.read_text(encoding="utf-8"))
+        checked = decode(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError):
         return None
+    try:
+        os.utime(path)  # used now: the pruning in `store` drops the least recently used
+    except OSError:
+        pass
+    return checked
 
 
 def store(path: Path, checked: model.Model) -> None:
@@ -206,6 +212,35 @@ def store(path: Path, checked: model.Model) -> None:
             os.unlink(tmp)
         except OSError:
             pass
+        return
+    prune(path.parent)
+
+
+def _ours(path: Path) -> bool:
+    """A file this cache names: a digest or a temporary, .json, not a link."""
+    name = path.name
+    return (name.endswith(".json") and (len(name) == 69 or name.startswith(".tmp-"))
+            and path.is_file() and not path.is_symlink())
+
+
+def prune(folder: Path, keep: int | None = None) -> int:
+    """Remove all but the `keep` (default MAX_ENTRIES) most recently used entries (each
+    edit of a model adds one, ~40 kB); returns how many went. Best effort: what cannot go
+    stays."""
+    keep = MAX_ENTRIES if keep is None else keep
+    try:
+        entries = [(p.stat().st_mtime_ns, p.name, p) for p in folder.iterdir()
+                   if _ours(p) and not p.name.startswith(".tmp-")]
+    except OSError:
+        return 0
+    removed = 0
+    for _, _, path in sorted(entries, reverse=True)[keep:]:
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def clear() -> int:
@@ -217,12 +252,10 @@ def clear() -> int:
         return 0
     count = 0
     for path in folder.iterdir():
-        name = path.name
-        ours = name.endswith(".json") and (len(name) == 69 or name.startswith(".tmp-"))
-        if ours and path.is_file() and not path.is_symlink():
+        if _ours(path):
             try:
                 path.unlink()
-                count += not name.startswith(".tmp-")
+                count += not path.name.startswith(".tmp-")
             except OSError:
                 pass
     return count

@@ -182,3 +182,30 @@ def test_cfc_run_from_the_cache_gives_the_same_result(tmp_path: Path, capsys: py
         payload.pop("compile")  # the kernel cache's hit/miss and seconds
         runs.append(payload)
     assert runs[0] == runs[1]
+
+
+def test_the_cache_keeps_the_most_recently_used_entries(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each edit of a model adds an entry; a store prunes all but MAX_ENTRIES, dropping the
+    least recently used (a load counts as a use), and never a file the cache did not name."""
+    monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(modelcache, "MAX_ENTRIES", 3)
+    model_file = _copy(tmp_path)
+    base = model_file.read_text(encoding="utf-8")
+    folder = modelcache.cache_root() / "models"
+    paths = []
+    for k in range(3):
+        model_file.write_text(base + f"\n# edit {k}\n", encoding="utf-8")
+        frontend.load_file(model_file, cached=True)
+        paths.append(modelcache.entry_path(model_file.read_text(encoding="utf-8"),
+                                           str(model_file)))
+    for k, path in enumerate(paths):  # distinct, ordered use times
+        os.utime(path, ns=(10**18 + k, 10**18 + k))
+    (folder / "mine.txt").write_text("not the cache's", encoding="utf-8")
+    assert modelcache.load(paths[0]) is not None  # edit 0 is now the most recently used
+    model_file.write_text(base + "\n# edit 3\n", encoding="utf-8")
+    frontend.load_file(model_file, cached=True)
+    left = sorted(folder.glob("*.json"))
+    assert len(left) == 3
+    assert not paths[1].exists(), "the least recently used entry should have gone"
+    assert paths[0].exists() and paths[2].exists() and (folder / "mine.txt").exists()
