@@ -2,7 +2,9 @@
 
 The entry holds no C wrapper and the compiler runs once, with -Werror; cffi's ABI module is
 run from its text, so opening an entry writes nothing into it; a damaged or missing ABI
-module is quarantined and rebuilt like a damaged library; the -O level changes no bit of
+module (garbage, missing, or edited, even with its recorded sha256 updated) is quarantined and
+rebuilt like a damaged library, and its code never runs: only cffi's literal FFI(...) call is
+read; the -O level changes no bit of
 an energy or a gradient; the compiler's version is remembered until the compiler changes.
 """
 
@@ -22,7 +24,7 @@ import pytest
 
 import cfc_dsl
 from cfc_dsl.frontend import load_source
-from cfc_dsl.runtime.build import cache, pipeline, toolchain
+from cfc_dsl.runtime.build import cache, heal, pipeline, targets, toolchain
 from cfc_dsl.runtime.build.targets import ABI_SUFFIX
 from cfc_dsl.runtime.build.toolchain import WARNING_FLAGS, find_compiler
 from conftest import ROOT
@@ -100,7 +102,27 @@ def _missing(module: Path) -> None:
     module.unlink()
 
 
-@pytest.mark.parametrize("damage", [_garbage, _missing], ids=["garbage", "missing"])
+_MARKER = "CFC_ABI_MODULE_RAN"
+
+
+def _edited(module: Path) -> None:
+    """Code added to the module, entry.json left as it was: the sha256 catches it."""
+    marker = module.parent.parent / _MARKER
+    module.write_text(module.read_text() + f"open({str(marker)!r}, 'w').close()\n")
+
+
+def _edited_and_rehashed(module: Path) -> None:
+    """Code added and the recorded sha256 updated to match (someone who can write the entry):
+    the module is still never run, because only cffi's literal FFI(...) call is read."""
+    _edited(module)
+    meta_file = module.parent / "entry.json"
+    meta = json.loads(meta_file.read_text())
+    meta["abi_sha256"] = heal.file_sha256(module)
+    meta_file.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage", [_garbage, _missing, _edited, _edited_and_rehashed],
+                         ids=["garbage", "missing", "edited", "edited-rehashed"])
 def test_a_damaged_abi_module_is_rebuilt(damage, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = dict(os.environ, CFC_CACHE_DIR=str(tmp_path / "cache"))
     text = MODEL.format(tag="heal")
@@ -123,6 +145,22 @@ def test_a_damaged_abi_module_is_rebuilt(damage, tmp_path: Path) -> None:  # typ
     oracle = float(np.sum(np.exp(-x ** 2) + np.maximum(x - 0.5, 0.0) ** 2))
     assert healed["energy"] == pytest.approx(oracle, rel=1e-12) == first["energy"]
     assert run()[0]["hit"] is True
+    assert not (tmp_path / "cache" / _MARKER).exists(), "code in the ABI module was run"
+
+
+def test_the_abi_module_is_read_as_literals_only() -> None:
+    """What cffi writes is accepted; any other statement or a non-literal argument is not."""
+    good = ("import _cffi_backend\n\nffi = _cffi_backend.FFI('_m', _version = 0x2601, "
+            "_types = b'\\x00', _globals = (b'f', 0,),)\n")
+    assert targets.abi_arguments(good) == (("_m",), {"_version": 0x2601, "_types": b"\x00",
+                                                      "_globals": (b"f", 0)})
+    for bad in (good + "import os\n",
+                good.replace("'_m'", "__import__('os').getcwd()"),
+                good.replace("_cffi_backend.FFI", "_cffi_backend.other"),
+                "import os\nffi = _cffi_backend.FFI('_m')\n",
+                good.replace("_version = 0x2601", "**{'_version': 1}")):
+        with pytest.raises(ValueError):
+            targets.abi_arguments(bad)
 
 
 def test_the_o_level_changes_no_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

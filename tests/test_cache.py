@@ -735,3 +735,48 @@ def test_cache_clear_on_a_read_only_cache_says_so(tmp_path: Path, monkeypatch: p
     assert main(["cache", "clear"]) == 0
     assert "removed 2 cache entries" in capsys.readouterr().out
     assert entry_dirs(root) == [] and not (root / ("e" * 64)).exists()
+
+
+# ---------------------------------------------------------------- nobody else's code
+def test_a_cache_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    """cfc opens compiled code from the cache, so a folder another user could write (an
+    entry planted under a predictable digest) is an exit-3 error naming it, never used."""
+    root = tmp_path / "shared"
+    root.mkdir()
+    os.chmod(root, 0o777)
+    done = run_cfc("run", str(CHAIN), "--backend", "c", env={"CFC_CACHE_DIR": str(root)})
+    assert done.returncode == 3, done.stderr
+    assert f"the cache folder {root} is not private" in done.stderr
+    assert "lets others write it" in done.stderr and "chmod go-w" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not any(cache.is_entry_dir(p) for p in root.iterdir())
+    os.chmod(root, 0o700)  # the same folder, private: it works
+    assert run_cfc("run", str(CHAIN), "--backend", "c",
+                   env={"CFC_CACHE_DIR": str(root)}).returncode == 0
+
+
+def test_an_entry_file_others_can_write_is_rebuilt(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "cache"
+    monkeypatch.setenv("CFC_CACHE_DIR", str(root))
+    model = load_file(CHAIN)
+    first = build(model)
+    library = first.info.path / json.loads((first.info.path / "entry.json").read_text())[
+        "library"]
+    os.chmod(library, 0o666)
+    again = build(model)
+    assert again.info.cache_hit is False  # quarantined and built afresh
+    assert not os.stat(again.info.path / library.name).st_mode & 0o022
+    assert build(model).info.cache_hit is True
+
+
+def test_the_default_folder_is_made_private(tmp_path: Path) -> None:
+    """Without CFC_CACHE_DIR the folder is cfc's own (~/.cache/cfc): one left group-writable
+    (an older cfc under a umask of 002) is tightened to 0700, not refused."""
+    xdg = tmp_path / "xdg"
+    (xdg / "cfc").mkdir(parents=True)
+    os.chmod(xdg / "cfc", 0o775)
+    env = {"XDG_CACHE_HOME": str(xdg), "CFC_CACHE_DIR": ""}
+    done = run_cfc("run", str(CHAIN), "--backend", "c", env=env)
+    assert done.returncode == 0, done.stderr
+    assert os.stat(xdg / "cfc").st_mode & 0o777 == 0o700

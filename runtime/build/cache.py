@@ -25,7 +25,8 @@ from cfc_dsl.runtime.build import heal
 # 3: one pipeline for C and CUDA: the compiler runs directly, every entry has the same keys
 # 4: entry.json records "library_sha256", checked before the library is opened
 # 5: a C entry holds a plain library and cffi's out-of-line ABI module, not an extension
-CACHE_SCHEMA = 5
+# 6: entry.json records "abi_sha256" of that module, checked before it is read
+CACHE_SCHEMA = 6
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ def _read(path: Path) -> CacheEntry | None:
 
 def lookup(key: CacheKey) -> CacheEntry | None:
     """The sound entry for `key`, or None. A damaged one is left for `publish` to heal."""
-    path = cache_dir() / key.digest()
+    root = cache_dir()
+    heal.check_root(root, default=not os.environ.get("CFC_CACHE_DIR"))
+    path = root / key.digest()
     return None if heal.damage(path) is not None or not path.is_dir() else _read(path)
 
 
@@ -96,7 +99,11 @@ def publish(key: CacheKey, build: Callable[[Path], dict[str, object]],
     final = root / digest
     lock = FileLock(str(root / f".{digest}.lock"))
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise heal.disk_error(root, exc, "creating the cache folder") from None
+    heal.check_root(root, default=not os.environ.get("CFC_CACHE_DIR"))  # before the lock
+    try:
         lock.acquire()
     except OSError as exc:
         raise heal.disk_error(root, exc, "taking the build lock") from None
@@ -130,6 +137,9 @@ def _build_into(root: Path, final: Path, key: CacheKey,
         meta["key"] = asdict(key)
         meta["digest"] = digest
         meta["library_sha256"] = heal.file_sha256(staging / str(meta["library"]))
+        abi = staging / (str(meta["module"]) + heal.ABI_SUFFIX)
+        if abi.is_file():  # the C target's out-of-line ABI module: checked like the library
+            meta["abi_sha256"] = heal.file_sha256(abi)
         (staging / "entry.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         os.replace(staging, final)
     except OSError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 REQUIRED_KEYS = ("module", "library", "cdef", "digest", "library_sha256")
+ABI_SUFFIX = ".py"  # the C target's cffi ABI module (targets.ABI_SUFFIX): checked by sha256
 QUARANTINE = ".quarantine"  # damaged entries go here, inside the cache folder
 KEEP_QUARANTINED = 8  # the oldest beyond this many are deleted
 STALE_SECONDS = 3600.0  # a staging folder whose build cannot be traced is stale after this
@@ -42,12 +43,50 @@ def _plain_name(value: object) -> bool:
         and "\\" not in value
 
 
+def writable_by_others(path: Path, mask: int = 0o022) -> str | None:
+    """Who else could have written `path` (not followed if a link): None when it is this
+    user's and its mode has none of `mask`'s write bits (group and others by default). cfc
+    loads compiled code from the cache, so what someone else can write is never trusted."""
+    if not hasattr(os, "getuid"):
+        return None
+    info = os.lstat(path)
+    if info.st_uid != os.getuid():
+        return f"it belongs to user id {info.st_uid}, not to you"
+    if info.st_mode & mask:
+        return f"its mode {oct(info.st_mode & 0o777)} lets others write it"
+    return None
+
+
+def check_root(root: Path, default: bool = False) -> None:
+    """Refuse a cache folder that someone else could write (exit 3, naming it). The default
+    folder (`default`: no CFC_CACHE_DIR), when it is ours but group-writable (made under a
+    umask of 002 by an older cfc), is made private instead: it holds nothing but cfc's own."""
+    if not os.path.lexists(root):
+        return
+    why = writable_by_others(root)
+    if why is not None and default and writable_by_others(root, mask=0) is None:
+        try:
+            os.chmod(root, 0o700)
+            why = writable_by_others(root)
+        except OSError:
+            pass
+    if why is not None:
+        raise CfcError(ErrorKind.ENVIRONMENT, f"the cache folder {root} is not private: {why}",
+                       None, f"cfc opens compiled code from it: run 'chmod go-w {root}', or "
+                       "set CFC_CACHE_DIR to a folder only you can write")
+
+
 def damage(path: Path) -> str | None:
     """Why the entry folder `path` cannot be used, or None when it is sound (or absent)."""
     if not os.path.lexists(path):
         return None
     if path.is_symlink() or not path.is_dir():
         return "it is a file, not a folder"
+    # inside a private root only the owner matters, and that nobody at all may write (a
+    # group bit is what a umask of 002 gives cfc's own files)
+    foreign = writable_by_others(path, mask=0o002)
+    if foreign is not None:
+        return foreign
     try:
         meta = json.loads((path / "entry.json").read_text())
     except FileNotFoundError:
@@ -61,15 +100,28 @@ def damage(path: Path) -> str | None:
         return f"its entry.json has no {', '.join(repr(k) for k in missing)}"
     if meta["digest"] != path.name:
         return "its entry.json names another entry"
+    for key in ("library", "cdef", "module"):
+        if not _plain_name(meta[key]):
+            return f"its entry.json has a bad {key!r}"
     for key in ("library", "cdef"):
         if not _plain_name(meta[key]):
             return f"its entry.json has a bad {key!r}"
         if not (path / str(meta[key])).is_file():
             return f"its {key} file {meta[key]} is missing"
     library = path / str(meta["library"])
+    for name in ("entry.json", str(meta["library"]), str(meta["module"]) + ABI_SUFFIX):
+        if os.path.lexists(path / name) and writable_by_others(path / name, 0o002):
+            return f"its {name}: {writable_by_others(path / name, 0o002)}"
     if file_sha256(library) != meta["library_sha256"]:
         return (f"its library {library.name} ({library.stat().st_size} bytes) does not match "
                 "the sha256 recorded when it was built (truncated or changed)")
+    abi = path / (str(meta["module"]) + ABI_SUFFIX)
+    if "abi_sha256" in meta or abi.exists():
+        if not abi.is_file() or abi.is_symlink():
+            return f"its ABI module {abi.name} is missing"
+        if "abi_sha256" not in meta or file_sha256(abi) != meta["abi_sha256"]:
+            return (f"its ABI module {abi.name} does not match the sha256 recorded when it "
+                    "was built (changed)")
     return None
 
 

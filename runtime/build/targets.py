@@ -10,14 +10,15 @@ declarations (written from kernels.cdef, no C), and `ffi.dlopen` opens the libra
 This replaced API mode, whose C wrapper (argument-conversion glue for every entry point)
 was compiled beside the kernels on every miss: ~12 ms of gcc CPU per entry point, 0.6 s
 for sequence_redemption (49 entry points; the kernels take 0.5-0.9 s), 10.5 s for 100
-energies (800). A kernel call costs the same within noise either way (cfc_eg_landau at
-N = 10 with cdata arguments, same run: 2.00 against 1.96 us and 2.16 against 2.27 us), since
-the arguments are cdata pointers already. The CUDA target (`build/cuda.py`) differs only
+energies (800). A call through ABI mode goes through libffi and costs 0.2-0.7 us more
+(bench/cffi_modes.py); the backend makes one call per evaluation (cfc_eg_all). The module
+is never run: only the literal arguments of its FFI(...) call are read. The CUDA target (`build/cuda.py`) differs only
 in these fields, as tinygrad's languages do.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cfc_dsl.codegen.targets import Language, language
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Target
+from cfc_dsl.runtime.build import heal
 from cfc_dsl.runtime.build.cache import CacheEntry
 from cfc_dsl.runtime.build.toolchain import WARNING_FLAGS, Toolchain, compiler_hint, toolchain
 
@@ -55,7 +57,7 @@ class BuildTarget:
         return self.language.target
 
 
-ABI_SUFFIX = ".py"  # cffi's out-of-line ABI module, beside the library in the entry
+ABI_SUFFIX = heal.ABI_SUFFIX  # cffi's out-of-line ABI module, beside the library in the entry
 
 
 def _emit_abi_module(rendered: RenderedSource, module: str, staging: Path) -> None:
@@ -80,15 +82,44 @@ def _command(tc: Toolchain, source: str, library: str) -> list[str]:
     return [*tc.command, *tc.flags, *WARNING_FLAGS, source, "-o", library, "-lm"]
 
 
+def abi_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments of the one `_cffi_backend.FFI(...)` call in cffi's out-of-line ABI module,
+    read as literals. The module is never run: cffi writes nothing but `import _cffi_backend`
+    and `ffi = _cffi_backend.FFI(<literals>)`, so anything else in the file is damage (or
+    someone else's code), and a ValueError."""
+    tree = ast.parse(text)
+    if len(tree.body) != 2:
+        raise ValueError("not the two statements cffi writes")
+    imp, assign = tree.body
+    if not (isinstance(imp, ast.Import) and [a.name for a in imp.names] == ["_cffi_backend"]
+            and all(a.asname is None for a in imp.names)):
+        raise ValueError("the first statement is not 'import _cffi_backend'")
+    if not (isinstance(assign, ast.Assign) and len(assign.targets) == 1
+            and isinstance(assign.targets[0], ast.Name) and assign.targets[0].id == "ffi"):
+        raise ValueError("the second statement is not 'ffi = ...'")
+    call = assign.value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "FFI" and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "_cffi_backend"):
+        raise ValueError("'ffi' is not made by _cffi_backend.FFI(...)")
+    args = tuple(ast.literal_eval(arg) for arg in call.args)
+    kwargs = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    if len(kwargs) != len(call.keywords):
+        raise ValueError("a ** argument")
+    return args, kwargs
+
+
 def _load_abi(entry: CacheEntry) -> tuple[Any, Any]:
-    """(ffi, lib): the ABI module run from its text (so no .pyc is written into the entry),
-    then the library opened through it."""
+    """(ffi, lib): the ABI module's FFI rebuilt from its literal arguments (`abi_arguments`;
+    the file is never executed, and heal.damage has checked its sha256), then the library
+    opened through it."""
     library = entry.path / str(entry.meta["library"])
     module = entry.path / (entry.module_name + ABI_SUFFIX)
     try:
-        namespace: dict[str, Any] = {}
-        exec(compile(module.read_text(), str(module), "exec"), namespace)
-        ffi = namespace["ffi"]
+        import _cffi_backend
+
+        args, kwargs = abi_arguments(module.read_text(encoding="utf-8"))
+        ffi = _cffi_backend.FFI(*args, **kwargs)
         return ffi, ffi.dlopen(str(library))
     except Exception as exc:  # a damaged entry may fail in any way: it is rebuilt
         raise CfcError(ErrorKind.ENVIRONMENT, f"cannot load the compiled kernels {library}: "
