@@ -214,17 +214,22 @@ class Problem:
               gates: Any = None, expansion: Any = None, **values: Any) -> Relaxation:
         """Relax with a registered solver (`cfc solvers` lists them). Keyword options
         (`max_steps=...`, `tol=...`, the solver's own) are checked against its options
-        dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass.
+        dataclass: an unknown key or bad value is a CfcError. `options`: a ready dataclass, or a mapping
+        checked like the keywords.
         `homotopy`: schedules ("chain=0.1:40", `coordinate.Schedule`s; None: the model's
         `weight ... from ... over` lines, [] none); `adapter`: a registered weight adapter
         ("gradnorm", ...) with `adapter_options` ({key: value} or its dataclass). Gated
         families (`gated cost`, or `gates`): expansion with `expansion` options (expansion.py)."""
-        registry.solver_class(solver)
-        if options is None:
-            options = registry.parse_options(solver, values)
-        elif values:
+        cls = registry.solver_class(solver)
+        if options is not None and values:
             raise CfcError(ErrorKind.ARGUMENT, "give either options= or keyword options, "
                            "not both", None, registry.options_hint(solver))
+        if options is None or isinstance(options, Mapping):
+            options = registry.parse_options(solver, dict(options or values))
+        elif not isinstance(options, cls.Options):
+            raise CfcError(ErrorKind.ARGUMENT, f"options= for solver '{solver}' must be a "
+                           f"{cls.Options.__name__} or a mapping of its keys, not "
+                           f"{type(options).__name__}", None, registry.options_hint(solver))
         from cfc_dsl.runtime import coordinate  # its submodules: only when a run uses them
 
         if expansion is not False and (gates or any(t.gate for t in self.bound.families)):

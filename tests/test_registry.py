@@ -127,6 +127,24 @@ def test_relax_checks_its_keyword_options() -> None:
         max_steps=3, armijo_c=0.1)
 
 
+def test_relax_takes_options_as_a_dataclass_or_a_mapping() -> None:
+    """options= is the solver's dataclass or a mapping checked like the keywords; anything
+    else (another solver's dataclass, a number) is a CfcError, never an AttributeError."""
+    problem = cfc.load(CHAIN).compile(backend="c").bind()
+    ready = PgdOptions(max_steps=3, armijo_c=0.1)
+    assert problem.relax("pgd", options=ready).result.options == ready
+    assert problem.relax("pgd", options={"max_steps": 3, "armijo_c": 0.1}).result.options \
+        == ready
+    with pytest.raises(CfcError, match="has no option 'max_step'"):
+        problem.relax("pgd", options={"max_step": 3})
+    for bad in (3, ready):
+        solver = "pgd" if bad == 3 else "newton"
+        with pytest.raises(CfcError, match=f"options= for solver '{solver}' must be a"):
+            problem.relax(solver, options=bad)
+    with pytest.raises(CfcError, match="either options= or keyword options"):
+        problem.relax("pgd", options=ready, max_steps=3)
+
+
 # ---------------------------------------------------------------- the command line
 def _cli_error(capsys, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
     assert main(["run", CHAIN, *args]) == 2

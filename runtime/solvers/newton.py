@@ -132,8 +132,14 @@ class _Model:
             free = ((xc > self.lo) & (xc < self.hi)).astype(np.float64)
             r = -(self.g + hs) * free
             norm_r = norm(r)
-            # the forcing term min(cg_tol, sqrt|r|) makes the steps superlinear near the end
-            goal = min(opts.cg_tol, math.sqrt(norm_r)) * norm_r if goal is None else goal
+            if goal is None:
+                # the forcing term min(cg_tol, sqrt|r|) makes the steps superlinear near the
+                # end; once it asks for less than 10 tol, solve to below tol instead: the
+                # step after would gain ~|g|^2/H, which F (round-off ~1e-16 |F|) may no longer
+                # resolve, and the run would stop stalled just above tol
+                goal = min(opts.cg_tol, math.sqrt(norm_r)) * norm_r
+                if goal < 10.0 * opts.tol:
+                    goal = min(goal, 0.5 * opts.tol)
             if norm_r <= goal or norm_r == 0.0:
                 break
             d, hd, boundary = self._steihaug(free, s, r, delta, goal)
