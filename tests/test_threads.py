@@ -97,6 +97,19 @@ def test_random_workload_bit_identical(tmp_path, always_threaded, reorder) -> No
     _check_threads(model, bind, x)
 
 
+def test_many_chunks_bit_identical(tmp_path, always_threaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """With chunks of 64 variables, 2,000 variables are 32 tasks, so 2 and 3 threads really
+    share the work (at the default 2,048 the tests above are one chunk, one task)."""
+    from cfc_dsl.runtime.bind import copies
+
+    monkeypatch.setattr(copies, "CHUNK", 64)
+    model, bind = random_problem(tmp_path, 2000, reorder="sort")
+    assert copies.slot_copies(2000, (np.arange(8, dtype=np.int64),)).chunks == 32
+    assert any(t is not None for t in model.compile().bind(**bind).backend._threaded)
+    x = np.random.default_rng(5).random(2000)
+    _check_threads(model, bind, x)
+
+
 def test_threaded_path_is_taken(tmp_path, always_threaded) -> None:  # type: ignore[no-untyped-def]
     model, bind = random_problem(tmp_path, 500)
     problem = model.compile().bind(**bind, threads=2, reorder="sort")

@@ -53,8 +53,10 @@ def _sorted(a: np.ndarray) -> bool:
     return a.size < 2 or not bool(np.any(a[1:] < a[:-1]))
 
 
-def slot_copies(nv: int, slots: tuple[np.ndarray, ...], chunk: int = CHUNK) -> SlotCopies:
-    """One copy per slot (a copy already in order is the table itself, not a new array)."""
+def slot_copies(nv: int, slots: tuple[np.ndarray, ...], chunk: int | None = None) -> SlotCopies:
+    """One copy per slot (a copy already in order is the table itself, not a new array);
+    `chunk`: variables per task, CHUNK (read at each call, so a test can make it small)."""
+    chunk = CHUNK if chunk is None else chunk
     cuts = np.arange(0, -(-max(nv, 1) // chunk) + 1, dtype=np.int64) * chunk
     orders: list[np.ndarray | None] = []
     copies: list[tuple[np.ndarray, ...]] = []
