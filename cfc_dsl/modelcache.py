@@ -156,7 +156,19 @@ def language_digest() -> str:
     """The language package's digest: the parser, grammar, stdlib, checker and model. Read
     from the package's folder itself (cfc is always installed unzipped): importlib.resources
     would add ~10 ms of imports and traversal to every run."""
-    return folder_digest(Path(__file__).resolve().parent)
+    return folder_digest(Path(__file__).resolve().parent) + "-" + _lark_stamp()
+
+
+def _lark_stamp() -> str:
+    """Which Lark parsed: its version file's size and mtime, found without importing Lark
+    (a hit must not pay for it), so an upgrade of Lark misses like an edit of the grammar."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lark")
+    if spec is None or spec.origin is None:
+        return "no-lark"
+    info = os.stat(spec.origin)
+    return f"{info.st_size}-{info.st_mtime_ns}"
 
 
 def entry_path(text: str, name: str) -> Path | None:
@@ -181,7 +193,8 @@ def load(path: Path) -> model.Model | None:
         if not _private(path, is_dir=False):
             return None
         checked = decode(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, RecursionError):
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, RecursionError):  # any damage is a miss: check again
         return None
     try:
         os.utime(path)  # used now: the pruning in `store` drops the least recently used

@@ -109,6 +109,10 @@ def test_the_key_covers_text_name_and_language(tmp_path: Path,
     '{"format": 1, "nodes": [["cfc_dsl.diagnostics.Source", {"name": "x", "text": "y"}]], "root": 0}',
     '{"format": 1, "nodes": [["cfc_dsl.syntax.Name", {"name": {"r": 5}}]], "root": 0}',
     '{"format": 99, "nodes": [], "root": 0}',
+    '{"format": 1, "nodes": [], "root": 0}',  # IndexError inside decode
+    '{"format": 1, "nodes": [[1, 2]], "root": 0}',  # a node that is not [name, fields]
+    '{"format": 1, "nodes": [["cfc_dsl.syntax.Name", [1, 2]]], "root": 0}',  # AttributeError
+    '{"format": 1, "nodes": [["cfc_dsl.syntax.Name", {"name": "x"}]], "root": "0"}',
     "\x80not json",
     "",
 ])
