@@ -25,6 +25,7 @@ from cfc_dsl.codegen.bounds import BoundView, bound_view, lower_bound, remember_
 from cfc_dsl.codegen.ir import lower
 from cfc_dsl.codegen.views import KernelView, kernel_view
 from cfc_dsl.derive import EnergyJob, derive_job, energy_jobs
+from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model
 
 PARALLEL_MIN = 8  # energies: below that, forking and sending the jobs costs more than it saves
@@ -47,7 +48,16 @@ _MEMO: dict[EnergyJob, Prepared] = {}  # a compile asks for the source, then for
 def prepare(job: EnergyJob, lap: Lap | None = None) -> Prepared:
     """One energy's views. `lap(stage)`, if given, is called after each stage (derive, cse,
     bounds, print): bench/compile_scale.py times them with it."""
-    lap = lap or (lambda stage: None)
+    try:
+        return _prepare(job, lap or (lambda stage: None))
+    except RecursionError:  # a body deep enough to pass the parser's guard, not SymPy's walk
+        energy = job[0]
+        raise CfcError(ErrorKind.SEMANTIC, f"energy '{energy.name}' is nested too deeply to "
+                       "differentiate", energy.span, "split the body into smaller energies, "
+                       "or nest fewer calls and parentheses") from None
+
+
+def _prepare(job: EnergyJob, lap: Lap) -> Prepared:
     derived = derive_job(job)
     derived.hess  # noqa: B018 - the Hessian is derived on first use: charge it to derive
     lap("derive")

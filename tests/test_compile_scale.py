@@ -188,3 +188,24 @@ def test_memo_overflow_keeps_this_models_energies(monkeypatch: pytest.MonkeyPatc
     second = prepare.prepare_model(model(4))  # three found in the memo, one new: over 3
     assert second[:3] == first and len(second) == 4
     assert [p.kernel.energy for p in second] == ["q0", "q1", "q2", "q3"]
+
+
+def test_a_recursion_overflow_while_deriving_is_a_located_error() -> None:
+    """A body the parser's depth guard lets through can still be too deep for SymPy's
+    recursive walks; that is a located error at the energy, never an internal error. The
+    interpreter's limit is lowered here so that a small nested body reaches it."""
+    from cfc_dsl.codegen.prepare import prepare
+    from cfc_dsl.derive import energy_jobs
+
+    text = ("model deep\nvar u[2] in [0, 1] = 0.5\nenergy e(x) = " + "sin(" * 40 + "x"
+            + ")" * 40 + "\nfactor f[i in 0..2] = e(u[i])\n")
+    [job] = energy_jobs(cfc.loads(text, "deep.cfc"))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(120)
+    try:
+        with pytest.raises(CfcError) as info:
+            prepare(job)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert "nested too deeply to differentiate" in info.value.message
+    assert info.value.span is not None and info.value.span.line == 3

@@ -86,7 +86,9 @@ def bound_weights(bound: BoundModel) -> np.ndarray:
 class CBackend:
     """The generated kernels through cffi, on `threads` threads (threads.py), over instance
     tables reordered for locality (`reorder`, bind/reorder.py). The reordering stays in
-    here: x is permuted in and every gradient out, so callers see the user's indices."""
+    here: x is permuted in and every gradient out, so callers see the user's indices.
+    One Python thread at a time: scratch buffers are reused and cffi releases the GIL in a
+    kernel, so bind one problem per thread (as the sweep runner does)."""
 
     kind = BackendKind.C
 
