@@ -19,13 +19,13 @@ import enum
 import hashlib
 import json
 import os
-import stat
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from cfc_dsl import diagnostics, model, syntax
+from cfc_dsl.cachedir import cache_root, private
 
 FORMAT = 1  # bump when the encoding below changes
 MAX_ENTRIES = 256  # checked models kept; the least recently used beyond go on a store
@@ -122,25 +122,6 @@ def decode(text: str) -> model.Model:
 
 
 # ---------------------------------------------------------------- the files
-def cache_root() -> Path:
-    """The cfc cache folder: the rule of `runtime.build.cache.cache_dir` and of
-    `parser.cache_root` (repeated: this layer may not import the runtime, and the parser
-    module imports Lark, which a hit must not pay for)."""
-    env = os.environ.get("CFC_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cfc"
-
-
-def _private(path: Path, is_dir: bool) -> bool:
-    """Ours alone: not a link, owned by this user, writable by no one else."""
-    info = os.lstat(path)
-    kind_ok = stat.S_ISDIR(info.st_mode) if is_dir else stat.S_ISREG(info.st_mode)
-    mask = 0o077 if is_dir else 0o022
-    return kind_ok and info.st_uid == os.getuid() and not info.st_mode & mask
-
-
 def folder_digest(root: Any) -> str:
     """SHA-256 of the .py, .lark and .cfc files directly in `root` (names and bytes)."""
     digest = hashlib.sha256(f"{FORMAT} py{sys.version_info[0]}.{sys.version_info[1]}".encode())
@@ -180,7 +161,7 @@ def entry_path(text: str, name: str) -> Path | None:
     folder = cache_root() / "models"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder, is_dir=True):
+        if not private(folder, is_dir=True):
             return None
     except OSError:
         return None
@@ -190,7 +171,7 @@ def entry_path(text: str, name: str) -> Path | None:
 def load(path: Path) -> model.Model | None:
     """The stored model, or None (a miss) for a missing, foreign or damaged entry."""
     try:
-        if not _private(path, is_dir=False):
+        if not private(path, is_dir=False):
             return None
         checked = decode(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError, IndexError,

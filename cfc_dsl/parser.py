@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import lark
@@ -22,27 +20,10 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
 from cfc_dsl import syntax as ast
+from cfc_dsl.cachedir import cache_root, private
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
 from cfc_dsl.parse_tree import check_depth, regroup_chains
 from cfc_dsl.syntax_errors import DECL_KEYWORDS, KEYWORDS, syntax_error
-
-
-def cache_root() -> Path:
-    """The cfc cache folder. The same rule as `cfc_dsl.runtime.build.cache.cache_dir` (a test
-    holds them together); repeated here because the language layer may not import the runtime."""
-    env = os.environ.get("CFC_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cfc"
-
-
-def _private(path: Path, is_dir: bool) -> bool:
-    """Whether `path` is ours alone: not a link, owned by this user, writable by no one else."""
-    info = os.lstat(path)
-    kind_ok = stat.S_ISDIR(info.st_mode) if is_dir else stat.S_ISREG(info.st_mode)
-    mask = 0o077 if is_dir else 0o022
-    return kind_ok and info.st_uid == os.getuid() and not info.st_mode & mask
 
 
 def _table_cache(grammar: str) -> str | bool:
@@ -59,9 +40,9 @@ def _table_cache(grammar: str) -> str | bool:
     path = folder / f"lark-{digest}-{lark.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.pickle"
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder, is_dir=True):
+        if not private(folder, is_dir=True):
             return False
-        if os.path.lexists(path) and not _private(path, is_dir=False):
+        if os.path.lexists(path) and not private(path, is_dir=False):
             return False
     except OSError:  # a read-only or missing home: parse without the cache
         return False

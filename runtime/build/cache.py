@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from cfc_dsl.cachedir import cache_root
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.runtime.build import heal
 
@@ -61,11 +62,8 @@ class CacheEntry:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("CFC_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cfc"
+    """The kernel cache: cfc's cache folder (`cfc_dsl.cachedir`, shared by every cache)."""
+    return cache_root()
 
 
 def _read(path: Path) -> CacheEntry | None:
