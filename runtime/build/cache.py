@@ -136,8 +136,9 @@ def _build_into(root: Path, final: Path, key: CacheKey,
         meta["digest"] = digest
         meta["library_sha256"] = heal.file_sha256(staging / str(meta["library"]))
         abi = staging / (str(meta["module"]) + heal.ABI_SUFFIX)
-        if abi.is_file():  # the C target's out-of-line ABI module: checked like the library
-            meta["abi_sha256"] = heal.file_sha256(abi)
+        # the C target's out-of-line ABI module, checked like the library (None for CUDA,
+        # whose cdef is parsed in-process: every target's entry.json has the same keys)
+        meta["abi_sha256"] = heal.file_sha256(abi) if abi.is_file() else None
         (staging / "entry.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         os.replace(staging, final)
     except OSError as exc:
