@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from cfc_dsl.cachedir import writable_by_others
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 
 REQUIRED_KEYS = ("module", "library", "cdef", "digest", "library_sha256")
@@ -41,20 +42,6 @@ def file_sha256(path: Path) -> str:
 def _plain_name(value: object) -> bool:
     return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value \
         and "\\" not in value
-
-
-def writable_by_others(path: Path, mask: int = 0o022) -> str | None:
-    """Who else could have written `path` (not followed if a link): None when it is this
-    user's and its mode has none of `mask`'s write bits (group and others by default). cfc
-    loads compiled code from the cache, so what someone else can write is never trusted."""
-    if not hasattr(os, "getuid"):
-        return None
-    info = os.lstat(path)
-    if info.st_uid != os.getuid():
-        return f"it belongs to user id {info.st_uid}, not to you"
-    if info.st_mode & mask:
-        return f"its mode {oct(info.st_mode & 0o777)} lets others write it"
-    return None
 
 
 def check_root(root: Path, default: bool = False) -> None:
@@ -110,8 +97,8 @@ def damage(path: Path) -> str | None:
             return f"its {key} file {meta[key]} is missing"
     library = path / str(meta["library"])
     for name in ("entry.json", str(meta["library"]), str(meta["module"]) + ABI_SUFFIX):
-        if os.path.lexists(path / name) and writable_by_others(path / name, 0o002):
-            return f"its {name}: {writable_by_others(path / name, 0o002)}"
+        if os.path.lexists(path / name) and (why := writable_by_others(path / name, 0o002)):
+            return f"its {name}: {why}"
     if file_sha256(library) != meta["library_sha256"]:
         return (f"its library {library.name} ({library.stat().st_size} bytes) does not match "
                 "the sha256 recorded when it was built (truncated or changed)")
