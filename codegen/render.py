@@ -26,11 +26,22 @@ from cfc_dsl.model import Model, Target
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One translation unit of the build: its file name, its text, and whether it needs
+    -fopenmp (only the unit with the threaded drivers does)."""
+
+    name: str
+    source: str
+    openmp: bool
+
+
+@dataclass(frozen=True)
 class RenderedSource:
     target: Target
-    source: str  # the .c (or .cu) file
+    source: str  # the .c (or .cu) file: everything in one unit, what --emit c writes
     header: str
     cdef: str  # declarations for cffi
+    units: tuple[Unit, ...] = ()  # the same kernels split for a parallel build
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,7 +74,8 @@ def render_views(model_name: str, version: str, kernels: tuple[KernelView, ...],
     header = env.get_template("kernels.h.j2").render(restrict="restrict ", preprocessor=True,
                                                      **common)
     cdef = env.get_template("prototypes.h.j2").render(restrict="", preprocessor=False, **common)
-    return RenderedSource(target, source, header, cdef.strip() + "\n")
+    units = (Unit(language(target).source_file, source, target is Target.C),)
+    return RenderedSource(target, source, header, cdef.strip() + "\n", units)
 
 
 def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
@@ -74,4 +86,4 @@ def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
                         tuple(p.bound for p in prepared), target)
 
 
-__all__ = ["RenderedSource", "render", "render_model", "sp"]
+__all__ = ["RenderedSource", "Unit", "render", "render_model", "sp"]
