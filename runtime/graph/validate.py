@@ -1,6 +1,6 @@
 """Graph validation: warnings and notes about a bound factor graph, and its summary.
 
-Runs after the bind stage on the instance tables (NumPy and SciPy only, so a million factors
+Runs after the bind stage on the instance tables (NumPy only, so a million factors
 check in well under a second). Every finding points at the declaration it concerns, like any
 other cfc message. `cfc compile` and `cfc check` print them through `report_findings`.
 """
@@ -26,6 +26,7 @@ from cfc_dsl.runtime.bind.tables import (
     bind,
     expand_ranges,
 )
+from cfc_dsl.runtime.graph.components import connected_components
 
 BENEFIT_ENERGIES = ("gate_benefit", "damped_gate_benefit")
 SHOWN = 3  # elements or instances named in one message
@@ -184,12 +185,7 @@ def components(bound: BoundModel) -> tuple[int, np.ndarray]:
         offset += table.size
     row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
     col = np.concatenate(cols) if cols else np.zeros(0, np.int64)
-    from scipy.sparse import coo_matrix  # here, not at import: scipy costs ~0.2 s of start-up
-    from scipy.sparse.csgraph import connected_components
-
-    matrix = coo_matrix((np.ones(row.shape[0], np.int8), (row, col)), shape=(offset, offset))
-    count, labels = connected_components(matrix, directed=False)
-    return int(count), labels
+    return connected_components(offset, row, col)
 
 
 def _distinct_per_instance(table: FamilyTable) -> np.ndarray:
