@@ -114,11 +114,16 @@ def build_section(model: Model, kernels: Any) -> dict[str, Any]:
     c_text = c_path.read_text()
     from cfc_dsl.codegen.render import render_model
 
+    rendered = render_model(model, Target.C)
+    # a split build compiled its units (build/units.py), not kernels.c: they must match too
+    compiled = {str(name): (Path(info.path) / str(name)).read_text()
+                for name in meta.get("units") or ()}
+    split = {u.name: u.source for u in rendered.units} if compiled else {}
     return {
         "target": Target.C.value, "cache_key": info.digest, "module": str(meta.get("module")),
         "c_sha256": sha256_bytes(c_text.encode()),
         "module_sha256": sha256_file(Path(info.path) / str(meta["library"])),
-        "c_matches_render": render_model(model, Target.C).source == c_text,
+        "c_matches_render": rendered.source == c_text and compiled == split,
     }
 
 

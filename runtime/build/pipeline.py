@@ -30,6 +30,7 @@ from cfc_dsl.runtime.build.compiler import compiler_env, run_compiler
 from cfc_dsl.runtime.build.cuda import CUDA_TARGET
 from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
+from cfc_dsl.runtime.build.units import UnitJob, compile_units
 from cfc_dsl.version import __version__
 
 TARGETS: dict[Target, BuildTarget] = {Target.C: C_TARGET, Target.CUDA: CUDA_TARGET}
@@ -135,11 +136,14 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     rendered = render_model(model, spec.target)
     module = module_name(key.digest(), spec.target)
     source = spec.language.source_file
-    (staging / source).write_text(rendered.source)
+    (staging / source).write_text(rendered.source)  # the one-file form, as --emit writes it
     (staging / "kernels.h").write_text(rendered.header)
     (staging / "kernels.cdef").write_text(rendered.cdef)
     library = spec.library(module)
     advice = spec.advice(tc)
+    units = tuple(rendered.units) if spec.split and len(rendered.units) > 1 else ()
+    for unit in units:
+        (staging / unit.name).write_text(unit.source)
 
     def command(src: str) -> list[str]:  # src: the source, or the trivial file of a probe
         return spec.command(tc, src, library if src == source else "probe.so")
@@ -148,8 +152,13 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     # in a thread meanwhile, on the other core
     with ThreadPoolExecutor(max_workers=1) as pool:
         emitted = pool.submit(spec.emit, rendered, module, staging) if spec.emit else None
-        run_compiler(model.name, spec.compiler_label, advice, command, source, staging,
-                     "build.log")  # its error first; leaving `with` waits for the thread
+        if units:  # the units at once, one per core, then the link (build/units.py)
+            compile_units(model.name, spec.compiler_label, advice, tc,
+                          [UnitJob(u.name, u.openmp) for u in units], library, staging,
+                          "build.log")
+        else:
+            run_compiler(model.name, spec.compiler_label, advice, command, source, staging,
+                         "build.log")  # its error first; leaving `with` waits for the thread
         if emitted is not None:
             emitted.result()
     if not (staging / library).is_file():
@@ -158,7 +167,8 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
                        spec.advice(tc))
     # the same keys for every target, written here and nowhere else
     return {"module": module, "model": model.name, "target": spec.target.value,
-            "source": source, "header": "kernels.h", "cdef": "kernels.cdef",
+            "source": source, "units": [u.name for u in units],
+            "header": "kernels.h", "cdef": "kernels.cdef",
             "library": library, "energies": [e.name for e in model.used_energies],
             "kernel_spec": model.kernel_spec(),
             "lipschitz": model_summary(model)}  # per energy, for runtime/lipschitz.py

@@ -1,9 +1,10 @@
 """Build targets: what one target adds to the shared build pipeline, as one frozen value.
 
 A `BuildTarget` says how to find the compiler, what to write for it, the command that
-turns that into a library, and how to open the library. The C target is here: one compiler
-run builds kernels.c into a plain shared library (-O1, and -Wall -Wextra -Werror: that
-compile is also the check that the generated source is warning-free), and cffi opens it in
+turns that into a library, and how to open the library. The C target is here: the compiler
+builds kernels.c into a plain shared library (-O1, and -Wall -Wextra -Werror: that
+compile is also the check that the generated source is warning-free; a larger model's
+translation units are compiled at once and linked, build/units.py), and cffi opens it in
 out-of-line ABI mode: the entry holds cffi's small Python module of the parsed
 declarations (written from kernels.cdef, no C), and `ffi.dlopen` opens the library.
 
@@ -51,6 +52,8 @@ class BuildTarget:
     compiler_label: str  # names the compiler in messages
     advice: Callable[[Toolchain], str]  # the hint when the compiler fails
     ready: Callable[[Any, Any], None] | None = None  # (ffi, lib): can it run here? (CUDA: a GPU)
+    # the render's units are compiled at once and linked (build/units.py); else the one file
+    split: bool = False
 
     @property
     def target(self) -> Target:
@@ -135,7 +138,7 @@ def _c_advice(tc: Toolchain) -> str:
 C_TARGET = BuildTarget(
     language=language(Target.C), toolchain=toolchain, module_prefix="_cfc_",
     emit=_emit_abi_module, library=_library_file, command=_command, load=_load_abi,
-    compiler_label="the C compiler", advice=_c_advice,
+    compiler_label="the C compiler", advice=_c_advice, split=True,
 )
 
 
