@@ -12,7 +12,6 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import sympy as sp
 from sympy.core.function import FunctionClass
 
@@ -66,9 +65,20 @@ def sympy_call(name: str, args: list[sp.Expr]) -> sp.Expr:
     return HEADS[b.head](*args)
 
 
-NUMPY_FUNCTIONS: dict[str, Any] = {b.head: partial(b.numpy, np)
-                                   for b in BUILTINS.values() if b.defines_head}
-"""cfc's own heads for `sympy.lambdify(..., modules=[NUMPY_FUNCTIONS, "numpy"])`."""
+def numpy_functions() -> dict[str, Any]:
+    """cfc's own heads for `sympy.lambdify(..., modules=[this, "numpy"])`, also importable
+    as NUMPY_FUNCTIONS. Built on first use: derive and codegen need no NumPy, and `cfc
+    compile` imports it (~0.1 s) only in the graph check, which overlaps the C compiler."""
+    import numpy as np
+
+    return {b.head: partial(b.numpy, np) for b in BUILTINS.values() if b.defines_head}
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: NUMPY_FUNCTIONS is made on first access
+    if name == "NUMPY_FUNCTIONS":
+        table = globals()["NUMPY_FUNCTIONS"] = numpy_functions()
+        return table
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def mpmath_functions() -> dict[str, Any]:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
-from cfc_dsl.functions import NUMPY_FUNCTIONS
+if TYPE_CHECKING:
+    import numpy as np
+
+# NumPy is imported in the functions that evaluate, not here: deriving a bound (`cfc
+# compile`) reads HessianBound and poly_plan only, and NumPy costs ~0.1 s of its start-up.
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,10 @@ def poly_plan(h: sp.Expr, slots: tuple[sp.Symbol, ...]) -> tuple[sp.Symbol, ...]
 def _compiled(bound: HessianBound) -> tuple[list[str], dict[tuple[int, int], tuple]]:
     """Per upper-triangle entry: (None, None, formula) or (slot indices, monomials,
     coefficients), all lambdified; and the names of the parameters they read."""
+    import numpy as np
+
+    from cfc_dsl.functions import NUMPY_FUNCTIONS
+
     slots = tuple(sp.Symbol(s, real=True) for s in bound.slots)
     params = tuple(sp.Symbol(p, real=True) for p in bound.params)
     args, mods = params + bound.lower + bound.upper, [NUMPY_FUNCTIONS, "numpy"]
@@ -83,6 +91,8 @@ def evaluate_bound(bound: HessianBound, params: dict[str, np.ndarray | float],
     1e-10 * sum |c| R^deg for float rounding. All round out: x * (1 + 1e-12) + 1e-300, NaN
     becomes +inf, and each distinct (params, box) row is evaluated once.
     """
+    import numpy as np
+
     needed, fns = _compiled(bound)
     if missing := [p for p in needed if p not in params]:
         raise KeyError(f"evaluate_bound({bound.energy}): missing parameters {missing}")
@@ -118,6 +128,8 @@ def _poly_max_abs(c: np.ndarray, monos: np.ndarray, lo: list[np.ndarray],
                   hi: list[np.ndarray]) -> np.ndarray:
     """max |sum_a c_a x^a| over a box per row: exact for multi-affine polynomials (at the
     vertices) and univariate ones (endpoints, critical points), plus the rounding margin."""
+    import numpy as np
+
     reach = [np.maximum(np.abs(a), np.abs(b)) for a, b in zip(lo, hi, strict=True)]
     scale = sum(np.abs(ca) * np.prod([r**d for r, d in zip(reach, m, strict=True)], axis=0)
                 for ca, m in zip(c, monos, strict=True))
@@ -140,6 +152,8 @@ def univariate_max_abs(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
     max|p| <= max|p - dropped| + D). The roots of the derivative (real parts, clipped: extra
     candidates inside can only raise the max) are polished by Newton steps.
     """
+    import numpy as np
+
     deg = c.shape[1] - 1
     mid, rad, q = (a + b) / 2, (b - a) / 2, c.copy()
     for i in range(deg):                                     # Taylor shift: x = mid + t
@@ -169,6 +183,8 @@ def univariate_max_abs(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarra
 
 def _horner(c: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Row-wise polynomial values: c (n, d + 1) lowest first, t (n, r) -> (n, r)."""
+    import numpy as np
+
     out = np.zeros_like(t)
     for k in range(c.shape[1] - 1, -1, -1):
         out = out * t + c[:, k:k + 1]
