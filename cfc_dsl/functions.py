@@ -67,8 +67,8 @@ def sympy_call(name: str, args: list[sp.Expr]) -> sp.Expr:
 
 def numpy_functions() -> dict[str, Any]:
     """cfc's own heads for `sympy.lambdify(..., modules=[this, "numpy"])`, also importable
-    as NUMPY_FUNCTIONS. Built on first use: derive and codegen need no NumPy, and `cfc
-    compile` imports it (~0.1 s) only in the graph check, which overlaps the C compiler."""
+    as NUMPY_FUNCTIONS. Built on first use: derive and codegen need no NumPy (~0.1 s of
+    start-up), which `cfc compile` then imports for the graph check alone."""
     import numpy as np
 
     return {b.head: partial(b.numpy, np) for b in BUILTINS.values() if b.defines_head}
