@@ -1,7 +1,7 @@
 """Parse stage: .cfc source text to the syntax tree (`syntax.Program`).
 
-The grammar lives in `grammar.lark`; Lark (LALR, contextual lexer) parses it and a
-Transformer builds the frozen dataclasses of `syntax.py`, each with its span. Lark's
+The grammar lives in `grammar.lark`; Lark (LALR, contextual lexer, its tables shipped
+pre-built: parser_tables.py) parses it and a Transformer builds the frozen dataclasses of `syntax.py`, each with its span. Lark's
 exceptions become `CfcError`s with a caret and a hint (`syntax_errors.py`).
 """
 
@@ -12,17 +12,18 @@ import os
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
+from cfc_dsl import parser_tables
 from cfc_dsl import syntax as ast
 from cfc_dsl.cachedir import cache_root, private
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Source, Span
 from cfc_dsl.parse_tree import check_depth, regroup_chains
+from cfc_dsl.parser_tables import grammar_text
 from cfc_dsl.syntax_errors import DECL_KEYWORDS, KEYWORDS, syntax_error
 
 
@@ -51,9 +52,13 @@ def _table_cache(grammar: str) -> str | bool:
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = resources.files("cfc_dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, start="program", parser="lalr", propagate_positions=True,
-                maybe_placeholders=False, cache=_table_cache(grammar))
+    """The shipped tables where they fit this grammar and Lark (parser_tables.py), else
+    Lark's own build, kept in the private cache folder."""
+    grammar = grammar_text()
+    shipped = parser_tables.load(grammar)
+    if shipped is not None:
+        return shipped
+    return Lark(grammar, **parser_tables.OPTIONS, cache=_table_cache(grammar))
 
 
 def parse(text: str, name: str) -> ast.Program:

@@ -79,9 +79,11 @@ def test_wheel_holds_every_package_and_data_file(wheel: Path) -> None:
                 continue
             # a forgotten `packages` entry drops a whole subpackage; a missing package-data
             # glob drops the grammar, the stdlib, the templates or py.typed
-            if path.suffix in (".py", ".lark", ".cfc", ".j2") or path.name == "py.typed":
+            if path.suffix in (".py", ".lark", ".cfc", ".j2") or path.name in (
+                    "py.typed", "grammar_tables.json"):
                 expected.add(f"{prefix}/{rel}")
     assert "cfc_dsl/py.typed" in expected and "cfc_dsl/grammar.lark" in expected
+    assert "cfc_dsl/grammar_tables.json" in expected
     assert "cfc_dsl/stdlib.cfc" in expected and "cfc_dsl/templates/kernels.c.j2" in expected
     assert "cfc_dsl/runtime/build/pipeline.py" in expected
     assert sorted(expected - names) == []
@@ -177,11 +179,15 @@ def test_foreign_runtime_and_codegen_change_nothing(wheel: Path, tmp_path: Path)
          work, env)
 
 
+# the shipped tables (cfc_dsl/parser_tables.py) set aside, so the parser builds its own
+BUILD_TABLES = "import cfc_dsl.parser_tables as t; t.load = lambda grammar: None\n"
+
+
 def test_parser_tables_never_land_in_the_shared_temp_folder(tmp_path: Path) -> None:
     shared, cache = tmp_path / "shared-tmp", tmp_path / "cache"
     shared.mkdir()
     env = {**os.environ, "TMPDIR": str(shared), "CFC_CACHE_DIR": str(cache)}
-    code = ("import tempfile; from cfc_dsl.parser import parse\n"
+    code = (f"{BUILD_TABLES}import tempfile; from cfc_dsl.parser import parse\n"
             f"assert tempfile.gettempdir() == {str(shared)!r}, tempfile.gettempdir()\n"
             f"parse(open({str(EXAMPLES / 'sequence_redemption.cfc')!r}).read(), 'm.cfc')\n")
     for _ in range(2):  # the first run writes the tables, the second reads them
@@ -200,7 +206,7 @@ def test_parser_ignores_tables_another_user_could_write(tmp_path: Path) -> None:
     (cache / "parser").mkdir(parents=True)
     os.chmod(cache / "parser", 0o777)
     env = {**os.environ, "CFC_CACHE_DIR": str(cache)}
-    code = ("from cfc_dsl.parser import _parser, _table_cache, parse\n"
+    code = (f"{BUILD_TABLES}from cfc_dsl.parser import _parser, _table_cache, parse\n"
             "assert _table_cache('grammar') is False\n"
             "parse('size N = 3\\n', 'm.cfc')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
