@@ -12,6 +12,7 @@ import json
 import math
 from pathlib import Path
 
+from cfc_dsl.cli import process
 from cfc_dsl.cli.common import bind_args, compile_json, input_files, nested
 from cfc_dsl.cli.observe import check_show, observer, schema, shown, stages, write_result
 from cfc_dsl.cli.solvers import solver_options
@@ -120,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         problem = bind_args(args, model, args.init)
         check_show(args, problem)  # a bad --show is refused before the relaxation
         observe = observer(args, problem, options.max_steps)
+    process.resume(freeze=_nothing_built(problem))
     with st("relax"):
         relaxation = problem.relax(solver=args.solver, options=options, progress=observe,
                                    homotopy=homotopy, adapter=args.adapter,
@@ -215,11 +217,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nothing_built(problem: object) -> bool:
+    """The kernels came from the cache (or the Python backend needs none): start-up left no
+    compiler garbage, so `process.resume` may freeze what it built."""
+    info = problem.compiled.info  # type: ignore[attr-defined]
+    return info is None or bool(info.cache_hit)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from cfc_dsl.frontend import load_file
 
     model = load_file(args.model, cached=True)
     problem = bind_args(args, model, args.at)
+    process.resume(freeze=_nothing_built(problem))
     evaluation = problem.evaluate()
     grad = nested(problem.bound.split(evaluation.grad))
     if args.json:
