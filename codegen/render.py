@@ -70,12 +70,76 @@ def render_views(model_name: str, version: str, kernels: tuple[KernelView, ...],
     guard = re.sub(r"[^A-Za-z0-9]", "_", model_name).upper()
     common = {"version": version, "model": model_name, "kernels": list(kernels),
               "guard": guard, "threaded": target is Target.C, **views_context(bounds, target)}
-    source = env.get_template(language(target).template).render(**common)
     header = env.get_template("kernels.h.j2").render(restrict="restrict ", preprocessor=True,
                                                      **common)
     cdef = env.get_template("prototypes.h.j2").render(restrict="", preprocessor=False, **common)
-    units = (Unit(language(target).source_file, source, target is Target.C),)
+    if target is Target.C:
+        source, units = _c_units(env, version, model_name, kernels, bounds)
+    else:
+        source = env.get_template(language(target).template).render(**common)
+        units = (Unit(language(target).source_file, source, False),)
     return RenderedSource(target, source, header, cdef.strip() + "\n", units)
+
+
+# The C kernels are split into translation units that gcc compiles at once (one per core):
+# whole energies in energy order, a unit closed once it holds UNIT_BYTES of source, and never
+# more than MAX_UNITS of them. The split depends on the rendered text alone (not on the
+# machine), so a model always gives the same files.
+UNIT_BYTES = 32_000
+MAX_UNITS = 16
+
+
+def split(sizes: list[int], target: int = UNIT_BYTES, most: int = MAX_UNITS) -> list[range]:
+    """Consecutive groups of `sizes` (bytes per energy), each closed once it reaches the
+    target (raised to total / most, so at most `most` groups); a last group under a quarter
+    of the target joins the one before."""
+    target = max(target, -(-sum(sizes) // most))
+    groups, start, size = [], 0, 0
+    for i, n in enumerate(sizes):
+        size += n
+        if size >= target:
+            groups.append(range(start, i + 1))
+            start, size = i + 1, 0
+    if start < len(sizes):
+        if groups and size < target // 4:
+            groups[-1] = range(groups[-1].start, len(sizes))
+        else:
+            groups.append(range(start, len(sizes)))
+    return groups
+
+
+def _c_units(env: jinja2.Environment, version: str, model_name: str,
+             kernels: tuple[KernelView, ...], bounds: tuple[BoundView, ...]
+             ) -> tuple[str, tuple[Unit, ...]]:
+    """The one-file C source (the shared head, every energy with its bound, then what the
+    library holds once) and the same text as units: one file while it is small, else a
+    common unit (the OpenMP drivers: the only one that needs -fopenmp) and the energies."""
+    paired = {b.name: b for b in bounds}
+    mine = [paired.pop(f"cfc_hb_{k.energy}", None) for k in kernels]
+    rest = tuple(paired.values())  # bounds passed without their kernel (render's argument)
+    hb = views_context(bounds, Target.C)["hb"]
+    energy, bound = env.get_template("energy.c.j2"), env.get_template("bound.c.j2")
+    chunks = [energy.render(k=k, b=b, hb=hb) for k, b in zip(kernels, mine, strict=True)]
+    shared = env.get_template("parallel.c.j2").render() + "".join(
+        bound.render(b=b, hb=hb) for b in rest)
+
+    def head(part: str | None, with_bounds: tuple[BoundView | None, ...]) -> str:
+        return env.get_template("kernels.c.j2").render(
+            version=version, model=model_name, part=part,
+            **views_context(tuple(b for b in with_bounds if b is not None), Target.C))
+
+    source = head(None, (*mine, *rest)) + "".join(chunks) + shared
+    groups = split([len(c) for c in chunks])
+    if len(groups) <= 1:
+        return source, (Unit(language(Target.C).source_file, source, True),)
+    units = [Unit("kernels_0.c", head(f"unit 0 of {len(groups) + 1}: what the library "
+                                      "holds once (codegen/render.py)", rest) + shared, True)]
+    for u, group in enumerate(groups, start=1):
+        names = f"{kernels[group.start].energy} .. {kernels[group[-1]].energy}"
+        part = f"unit {u} of {len(groups) + 1}: energies {names} (codegen/render.py)"
+        units.append(Unit(f"kernels_{u}.c", head(part, tuple(mine[i] for i in group))
+                          + "".join(chunks[i] for i in group), False))
+    return source, tuple(units)
 
 
 def render_model(model: Model, target: Target = Target.C) -> RenderedSource:

@@ -27,6 +27,16 @@ class _Grad:
 
 
 @dataclass(frozen=True)
+class _Ahead:
+    """A prefetch hint (C only) for the entry of `slot` CFC_AHEAD instances ahead: a read
+    of X or V, or (`write`) of the array the slot's terms are added into."""
+
+    slot: str
+    line: str
+    write: bool
+
+
+@dataclass(frozen=True)
 class _Variant:
     name: str
     has_gradient: bool  # the energy-and-gradient entry point (takes weight and G)
@@ -35,8 +45,8 @@ class _Variant:
     temporaries: tuple[_Line, ...]
     energy: str
     gradient: tuple[_Grad, ...]
-    prefetch: tuple[str, ...] = ()  # C only: hints for the X and G entries CFC_AHEAD ahead
-    mask: int = 0  # bit j: slot j has a gradient term (the threaded kernels' C layout)
+    prefetch: tuple[_Ahead, ...] = ()  # C only: hints for the X and G entries CFC_AHEAD ahead
+    scattered: tuple[str, ...] = ()  # the slots with a gradient term, in slot order
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,8 @@ class _SecondOrder:
     temporaries: tuple[_Line, ...]
     scatters: tuple[_Grad, ...]
     pairs: tuple[_Pair, ...]
-    prefetch: tuple[str, ...]
+    prefetch: tuple[_Ahead, ...]
+    scattered: tuple[str, ...]  # the slots that own a term (a pair is its first slot's), in order
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,12 @@ class KernelView:
     variants: tuple[_Variant, ...]
     hv: _SecondOrder
     hd: _SecondOrder
+    # per slot, which kernels add terms into it (TERMS_EG | TERMS_HV | TERMS_HD): the slot
+    # copies the threaded drivers walk (templates/parallel.c.j2)
+    terms: tuple[int, ...] = ()
+
+
+TERMS_EG, TERMS_HV, TERMS_HD = 1, 2, 4  # the CFC_TERMS_* bits of templates/energy.c.j2
 
 
 def _used_symbols(body: Body) -> set[str]:
@@ -106,12 +123,17 @@ def _variant(kernel: Kernel, body: Body, name: str, gradient: bool) -> _Variant:
     if not read:
         unused.append("X")
     # gathers (read) first, then scatters (write), each in slot order: deterministic text
-    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in read]
-    prefetch += [f"CFC_PREFETCH(&G[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in grads]
+    prefetch = [_Ahead(s, f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);", False) for s in read]
+    prefetch += [_Ahead(g.slot, f"CFC_PREFETCH(&G[s_{g.slot}[k + CFC_AHEAD]], 1);", True)
+                 for g in grads]
     return _Variant(name, gradient, tuple(loads), tuple(sorted(set(unused))),
                     tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
                     ccode(body.outputs[0]), tuple(grads), prefetch=tuple(prefetch),
-                    mask=sum(1 << kernel.slots.index(g.slot) for g in grads))
+                    scattered=_in_order(kernel, {g.slot for g in grads}))
+
+
+def _in_order(kernel: Kernel, slots: set[str]) -> tuple[str, ...]:
+    return tuple(s for s in kernel.slots if s in slots)
 
 
 def _second_order(kernel: Kernel, body: Body, name: str, direction: bool) -> _SecondOrder:
@@ -138,12 +160,14 @@ def _second_order(kernel: Kernel, body: Body, name: str, direction: bool) -> _Se
         unused.append("X")
     if direction and not toward:
         unused.append("V")
-    prefetch = [f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);" for s in read]
-    prefetch += [f"CFC_PREFETCH(&V[s_{s}[k + CFC_AHEAD]], 0);" for s in toward]
-    prefetch += [f"CFC_PREFETCH(&{out}[s_{g.slot}[k + CFC_AHEAD]], 1);" for g in scatters]
+    prefetch = [_Ahead(s, f"CFC_PREFETCH(&X[s_{s}[k + CFC_AHEAD]], 0);", False) for s in read]
+    prefetch += [_Ahead(s, f"CFC_PREFETCH(&V[s_{s}[k + CFC_AHEAD]], 0);", False) for s in toward]
+    prefetch += [_Ahead(g.slot, f"CFC_PREFETCH(&{out}[s_{g.slot}[k + CFC_AHEAD]], 1);", True)
+                 for g in scatters]
+    owners = {g.slot for g in scatters} | {p.slot for p in pairs}
     return _SecondOrder(name, direction, out, tuple(loads), tuple(sorted(set(unused))),
                         tuple(_Line(a.name, ccode(a.expr)) for a in body.temporaries),
-                        tuple(scatters), tuple(pairs), tuple(prefetch))
+                        tuple(scatters), tuple(pairs), tuple(prefetch), _in_order(kernel, owners))
 
 
 def kernel_view(kernel: Kernel, spec: EnergySpec | None) -> KernelView:
@@ -151,10 +175,11 @@ def kernel_view(kernel: Kernel, spec: EnergySpec | None) -> KernelView:
     signature = formula = kernel.energy
     if spec is not None:
         signature, formula = spec.signature(), spec.formula()
+    eg = _variant(kernel, kernel.energy_and_grad, kernel.eg_name, True)
+    hv = _second_order(kernel, kernel.hessian_vector, kernel.hv_name, True)
+    hd = _second_order(kernel, kernel.hessian_diagonal, kernel.hd_name, False)
+    terms = tuple(TERMS_EG * (s in eg.scattered) + TERMS_HV * (s in hv.scattered)
+                  + TERMS_HD * (s in hd.scattered) for s in kernel.slots)
     return KernelView(
         kernel.energy, kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
-        (_variant(kernel, kernel.energy_and_grad, kernel.eg_name, True),
-         _variant(kernel, kernel.energy_only, kernel.e_name, False)),
-        _second_order(kernel, kernel.hessian_vector, kernel.hv_name, True),
-        _second_order(kernel, kernel.hessian_diagonal, kernel.hd_name, False),
-    )
+        (eg, _variant(kernel, kernel.energy_only, kernel.e_name, False)), hv, hd, terms)

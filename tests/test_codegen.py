@@ -190,20 +190,23 @@ def test_header_cdef_and_definitions_agree(name: str, rendered: dict[str, Render
         expected.append((f"cfc_eg_{e.name}",
                          [*inputs, "double weight", "const double *X", "double *G"]))
         expected.append((f"cfc_e_{e.name}", [*inputs, "const double *X"]))
-        # the threaded entry points (C only; templates/parallel.c.j2): the serial head, then
-        # the slot copies (runtime/bind/copies.py), a chunk-sum buffer and the thread count
-        copies = ["int64_t nc", "const int64_t *co", "const int64_t *const *ts",
-                  "const double *const *tp"]
-        expected.append((f"cfc_ep_{e.name}", [*inputs, "const double *X", *copies,
-                                              "double *S", "int threads"]))
-        expected.append((f"cfc_egp_{e.name}", [
-            *inputs, "double weight", "const double *X", "double *G", *copies, "double *S",
-            "int threads"]))
         # cfc_eg_* behind one pointer array, as cfc_eg_all calls it (C only)
         expected.append((f"cfc_egv_{e.name}", ["int64_t n", "const void *const *a",
                                                "double weight", "const double *X",
                                                "double *G"]))
+    # the threaded drivers (C only; templates/parallel.c.j2), once for every energy: its
+    # descriptor, the slot copies (runtime/bind/copies.py), a chunk-sum buffer and the
+    # thread count, then the serial kernel's tail
+    copies = ["const cfc_kernel *k", "int64_t nc", "const int64_t *co",
+              "const int64_t *const *ts", "const double *const *tp"]
+    expected.append(("cfc_ep", [*copies, "double *S", "int threads", "const double *X"]))
+    expected.append(("cfc_egp", [*copies, "double *S", "int threads", "double weight",
+                                 "const double *X", "double *G"]))
     assert header == expected, "the calling convention changed"
+    for e in model.used_energies:  # each energy's descriptor, for the drivers
+        assert f"const cfc_kernel *cfc_kernel_{e.name}(void);" in r.cdef.splitlines()
+    for driver in ("cfc_hvp", "cfc_hdp"):
+        assert f"void {driver}(const cfc_kernel *k, int64_t nc," in r.cdef
 
 
 # ---------------------------------------------------------------- (f) the printer

@@ -29,14 +29,11 @@ def family_array(ffi: Any, lib: Any, bound: BoundModel,
     return families
 
 
-def bound_call(fn: Any, head: tuple[Any, ...], tail: tuple[Any, ...] = ()
-               ) -> Callable[..., float]:
-    """`fn(*head, *rest, *tail)` as a function of `rest`. Without a tail (every serial
-    family) a functools.partial, which joins the arguments in C: cheaper than unpacking
-    tuples in Python, and that counts where a kernel call itself takes about 1 us."""
-    if not tail:
-        return partial(fn, *head)
-    return lambda *rest: fn(*head, *rest, *tail)
+def bound_call(fn: Any, head: tuple[Any, ...]) -> Callable[..., float]:
+    """`fn(*head, *rest)` as a function of `rest`: a functools.partial, which joins the
+    arguments in C, cheaper than unpacking tuples in Python, and that counts where a kernel
+    call itself takes about 1 us. (The threaded drivers are bound the same way, threads.py.)"""
+    return partial(fn, *head)
 
 
 __all__ = ["bound_call", "family_array"]

@@ -153,10 +153,8 @@ class CBackend:
         self._all = self.lib.cfc_eg_all if serial and self._families is not None else None
         for (eg, e, args, _), par in zip(self._calls, self._threaded, strict=True):
             head = tuple(args)
-            self._eg_plan.append(_bound_call(eg, head) if par is None
-                                 else _bound_call(par.egp, head, par.eg_tail))
-            self._e_plan.append(_bound_call(e, head) if par is None
-                                else _bound_call(par.ep, head, par.e_tail))
+            self._eg_plan.append(_bound_call(eg, head) if par is None else par.eg)
+            self._e_plan.append(_bound_call(e, head) if par is None else par.e)
 
     def _x(self, x: np.ndarray) -> tuple[np.ndarray, Any]:
         x = np.ascontiguousarray(x, _F64)
@@ -245,7 +243,7 @@ class CBackend:
             if par is None:
                 hv(*args, w, xp, vp, op)
             else:  # threads.py: the threaded form, by the family's size
-                par.hvp(*args, w, xp, vp, op, *par.h_tail)
+                par.hv(w, xp, vp, op)
         return self._out(out)
 
     def hess_diag(self, x: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -258,7 +256,7 @@ class CBackend:
             if par is None:
                 hd(*args, w, xp, op)
             else:
-                par.hdp(*args, w, xp, op, *par.h_tail)
+                par.hd(w, xp, op)
         return self._out(out)
 
 

@@ -2,7 +2,7 @@
 
 The count is a runtime argument of the kernels (not part of the cache key): an explicit
 `threads=`, else `CFC_THREADS`, else the idle cores. A family of SERIAL_BELOW instances or
-more runs the threaded kernels (templates/parallel.c.j2 over bind/copies.py) on every
+more runs the threaded drivers (templates/parallel.c.j2 over bind/copies.py) on every
 thread count, 1 included; a smaller one runs the serial kernels on every count. The two
 forms add the same terms in different orders (the threaded one slot by slot), so choosing
 by size alone is what keeps the bits the same for any thread count.
@@ -11,7 +11,9 @@ by size alone is what keeps the bits the same for any thread count.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -74,16 +76,14 @@ def resolve_threads(threads: int | None = None) -> int:
 
 @dataclass
 class Threaded:
-    """One family's threaded entry points with their scratch buffer and slot copies. Each
-    takes the serial kernel's arguments and then its tail below."""
+    """One family's threaded evaluations, each a driver of templates/parallel.c.j2 with the
+    family's descriptor, slot copies, scratch buffer and thread count bound: `eg(w, X, G)`,
+    `e(X)`, `hv(w, X, V, HV)` and `hd(w, X, D)`, as the serial kernels take their tails."""
 
-    ep: Any  # cfc_ep_<energy>
-    egp: Any  # cfc_egp_<energy>
-    hvp: Any  # cfc_hvp_<energy>
-    hdp: Any  # cfc_hdp_<energy>
-    e_tail: tuple[Any, ...]  # (nc, co, ts, tp, S, threads): ep and egp
-    eg_tail: tuple[Any, ...]
-    h_tail: tuple[Any, ...]  # (nc, co, ts, tp, threads): hvp and hdp
+    e: Callable[..., float]
+    eg: Callable[..., float]
+    hv: Callable[..., None]
+    hd: Callable[..., None]
     keep: tuple[Any, ...]  # the arrays and cffi buffers the pointers above point into
 
 
@@ -94,7 +94,7 @@ def threaded_call(ffi: Any, lib: Any, energy: str, family: int, size: int, nv: i
     The choice depends on the family's size, never on `threads`: the two forms add in
     different orders, and one thread must give the bits that N threads give."""
     slots = layout.slots[family]
-    if size < SERIAL_BELOW or not slots or not hasattr(lib, f"cfc_egp_{energy}"):
+    if size < SERIAL_BELOW or not slots or not hasattr(lib, f"cfc_kernel_{energy}"):
         return None
     copies = layout.slot_copies(family, nv)
     ordered = tuple(np.ascontiguousarray(p, dtype=np.float64)
@@ -106,11 +106,10 @@ def threaded_call(ffi: Any, lib: Any, energy: str, family: int, size: int, nv: i
     tp = ffi.new("double *[]", [ffi.cast("double *", p.ctypes.data) for p in values] or 1)
     sums = np.zeros(max(1, copies.chunks))
     co = ffi.cast("int64_t *", copies.starts.ctypes.data)
-    head = (copies.chunks, co, ts, tp)
-    tail = (*head, ffi.cast("double *", sums.ctypes.data), threads)
-    return Threaded(getattr(lib, f"cfc_ep_{energy}"), getattr(lib, f"cfc_egp_{energy}"),
-                    getattr(lib, f"cfc_hvp_{energy}"), getattr(lib, f"cfc_hdp_{energy}"),
-                    tail, tail, (*head, threads),
+    head = (getattr(lib, f"cfc_kernel_{energy}")(), copies.chunks, co, ts, tp)
+    s = ffi.cast("double *", sums.ctypes.data)
+    return Threaded(partial(lib.cfc_ep, *head, s, threads), partial(lib.cfc_egp, *head, s, threads),
+                    partial(lib.cfc_hvp, *head, threads), partial(lib.cfc_hdp, *head, threads),
                     (copies, cparams, arrays, values, ts, tp, sums))
 
 

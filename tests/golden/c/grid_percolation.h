@@ -5,28 +5,16 @@
 int cfc_openmp(void);
 double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G);
 double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X);
-double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-void cfc_hvp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
-void cfc_hdp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
 double cfc_egv_landau(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
 void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G);
 double cfc_e_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X);
-double cfc_ep_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-double cfc_egp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-void cfc_hvp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
-void cfc_hdp_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
 double cfc_egv_order(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
 void cfc_hv_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_order(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D);
 double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G);
 double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X);
-double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads);
-void cfc_hvp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
-void cfc_hdp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads);
 double cfc_egv_quadratic(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
 void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
 void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D);
@@ -34,8 +22,16 @@ void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *res
 #define CFC_FAMILY_TYPES
 typedef double (*cfc_egv_fn)(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
 typedef struct { cfc_egv_fn eg; int64_t n; const void *const *args; } cfc_family;
+typedef struct cfc_kernel cfc_kernel;
 #endif
 void cfc_eg_all(int64_t nf, const cfc_family *fam, const double *w, const double *restrict X, double *restrict G, int64_t nx, double *restrict E);
+const cfc_kernel *cfc_kernel_landau(void);
+const cfc_kernel *cfc_kernel_order(void);
+const cfc_kernel *cfc_kernel_quadratic(void);
+double cfc_ep(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads, const double *restrict X);
+double cfc_egp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads, double weight, const double *restrict X, double *restrict G);
+void cfc_hvp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads, double weight, const double *restrict X, const double *restrict V, double *restrict HV);
+void cfc_hdp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads, double weight, const double *restrict X, double *restrict D);
 void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, const double *P_h, double *H);
 void cfc_hb_order(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, double *H);
 void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H);

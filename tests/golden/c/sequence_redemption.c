@@ -19,6 +19,15 @@
 #define CFC_PREFETCH(address, write) ((void)(address))
 #endif
 
+/* Each kernel body is compiled once: the serial entry points, the one-call wrappers and
+   the threaded drivers all call the one restricted form (cfc_egm_, cfc_hvm_, cfc_hdm_),
+   which the compiler must not copy into each caller. */
+#if defined(__GNUC__) || defined(__clang__)
+#define CFC_NOINLINE __attribute__((noinline))
+#else
+#define CFC_NOINLINE
+#endif
+
 /* cfc's piecewise helpers. NaN goes through every one of them, so a bad value is
    never hidden by a comparison. */
 /* The C kernels select with a bit mask instead of a branch: their loops wait on loads
@@ -40,8 +49,8 @@ static inline double cfc_sign(double u) { return cfc_select(u > 0.0, 1.0, cfc_se
 static inline double cfc_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
 static inline double cfc_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
 
-/* The threaded entry points (cfc_ep_, cfc_egp_, cfc_hvp_, cfc_hdp_; parallel.c.j2) give the
-   same bits on any number of threads: they walk per-slot sorted copies of the tables
+/* The threaded drivers (cfc_ep, cfc_egp, cfc_hvp, cfc_hdp; parallel.c.j2) give the same bits
+   on any number of threads: they walk per-slot sorted copies of the tables
    (runtime/bind/copies.py) in fixed chunks of variables, one task per chunk, and add the
    chunk energies in chunk order. They sum in another order than the serial kernels, so a
    family takes one form or the other by its size alone (runtime/backends/threads.py). */
@@ -53,19 +62,57 @@ static inline void cfc_sum_add(double *sum, double *comp, double v)
     *sum = t;
 }
 
-/* 1 when built with OpenMP (-fopenmp), 0 when the threaded entry points run on one thread */
-int cfc_openmp(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
+/* one family for cfc_eg_all: its energy's cfc_egv_ wrapper, its size and its tables */
+#ifndef CFC_FAMILY_TYPES
+#define CFC_FAMILY_TYPES
+typedef double (*cfc_egv_fn)(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
+typedef struct { cfc_egv_fn eg; int64_t n; const void *const *args; } cfc_family;
+typedef struct cfc_kernel cfc_kernel;
 #endif
-}
+
+/* What a threaded driver calls of one energy (cfc_kernel_<energy>): its kernels on the run
+   lo .. hi of one slot copy, whose slots are s[0 ..] and parameters p[0 ..]; `only` is the
+   slot whose terms are added (-1: every slot's). `terms[j]` says which kernels have terms
+   in slot j (CFC_TERMS_*), so a driver skips a copy with nothing to add. */
+#define CFC_TERMS_EG 1
+#define CFC_TERMS_HV 2
+#define CFC_TERMS_HD 4
+typedef double (*cfc_er_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *X);
+typedef double (*cfc_egr_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *X, double *G, int only);
+typedef void (*cfc_hvr_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *X, const double *V, double *HV, int only);
+typedef void (*cfc_hdr_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *X, double *D, int only);
+struct cfc_kernel {
+    int64_t slots, params;
+    const unsigned char *terms;
+    cfc_er_fn e;
+    cfc_egr_fn eg;
+    cfc_hvr_fn hv;
+    cfc_hdr_fn hd;
+};
+
+/* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
+   of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
+   in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
+   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
+   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
+static inline double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
 
 /* energy asym_hinge(x, y; w = 1, alpha = 1, beta = 1) = w * relu(beta * y - alpha * x)^2 */
-double cfc_eg_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G)
+
+/* cfc_eg_asym_hinge adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -74,8 +121,8 @@ double cfc_eg_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -85,13 +132,19 @@ double cfc_eg_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *
             const double t0 = cfc_relu(-p_alpha*v_x + p_beta*v_y);
             const double t1 = 2*p_w*t0;
             block += p_w*(t0*t0);
-            G[s_x[k]] += weight * (-p_alpha*t1);
-            G[s_y[k]] += weight * (p_beta*t1);
+            if (on_x) G[s_x[k]] += weight * (-p_alpha*t1);
+            if (on_y) G[s_y[k]] += weight * (p_beta*t1);
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_asym_hinge(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, G, -1);
+}
+
 double cfc_e_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -115,325 +168,20 @@ double cfc_e_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *r
     return sum + comp;
 }
 
-/* cfc_e_asym_hinge on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)P_alpha;
-    (void)P_beta;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_alpha = tp[1];
-            const double *restrict P_beta = tp[2];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    const double p_alpha = P_alpha[k];
-                    const double p_beta = P_beta[k];
-                    (void)v_x; (void)v_y; (void)p_w; (void)p_alpha; (void)p_beta;
-                    block += p_w*((cfc_relu(-p_alpha*v_x + p_beta*v_y))*(cfc_relu(-p_alpha*v_x + p_beta*v_y)));
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_asym_hinge on `threads` threads: the energy as cfc_ep_asym_hinge gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)P_alpha;
-    (void)P_beta;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_alpha = tp[1];
-            const double *restrict P_beta = tp[2];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    const double p_alpha = P_alpha[k];
-                    const double p_beta = P_beta[k];
-                    const double t0 = cfc_relu(-p_alpha*v_x + p_beta*v_y);
-                    const double t1 = 2*p_w*t0;
-                    (void)v_x; (void)v_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0; (void)t1;
-                    block += p_w*(t0*t0);
-                    G[s_x[k]] += weight * (-p_alpha*t1);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[3];
-            const double *restrict P_alpha = tp[4];
-            const double *restrict P_beta = tp[5];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double p_alpha = P_alpha[k];
-                const double p_beta = P_beta[k];
-                const double t0 = cfc_relu(-p_alpha*v_x + p_beta*v_y);
-                const double t1 = 2*p_w*t0;
-                (void)v_x; (void)v_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0; (void)t1;
-                G[s_y[k]] += weight * (p_beta*t1);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_asym_hinge on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)P_alpha;
-    (void)P_beta;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_alpha = tp[1];
-            const double *restrict P_beta = tp[2];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double p_alpha = P_alpha[k];
-                const double p_beta = P_beta[k];
-                const double t0 = ((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
-                const double t1 = 2*p_w*t0;
-                const double t2 = p_alpha*p_beta;
-                const double t3 = t1*u_x;
-                (void)v_x; (void)v_y; (void)u_x; (void)u_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0; (void)t1; (void)t2; (void)t3;
-                HV[s_x[k]] += weight * ((p_alpha*p_alpha)*t3 - t1*t2*u_y);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[3];
-            const double *restrict P_alpha = tp[4];
-            const double *restrict P_beta = tp[5];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                    CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double p_alpha = P_alpha[k];
-                const double p_beta = P_beta[k];
-                const double t0 = ((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
-                const double t1 = 2*p_w*t0;
-                const double t2 = p_alpha*p_beta;
-                const double t3 = t1*u_x;
-                (void)v_x; (void)v_y; (void)u_x; (void)u_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0; (void)t1; (void)t2; (void)t3;
-                HV[s_y[k]] += weight * (2*(p_beta*p_beta)*p_w*t0*u_y - t2*t3);
-            }
-        }
-    }
-}
-
-/* cfc_hd_asym_hinge on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)P_alpha;
-    (void)P_beta;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_alpha = tp[1];
-            const double *restrict P_beta = tp[2];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double p_alpha = P_alpha[k];
-                const double p_beta = P_beta[k];
-                const double t0 = 2*p_w*((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
-                (void)v_x; (void)v_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0;
-                D[s_x[k]] += weight * ((p_alpha*p_alpha)*t0);
-                if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-p_alpha*p_beta*t0);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[3];
-            const double *restrict P_alpha = tp[4];
-            const double *restrict P_beta = tp[5];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            (void)P_alpha;
-            (void)P_beta;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double p_alpha = P_alpha[k];
-                const double p_beta = P_beta[k];
-                const double t0 = 2*p_w*((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
-                (void)v_x; (void)v_y; (void)p_w; (void)p_alpha; (void)p_beta; (void)t0;
-                D[s_y[k]] += weight * ((p_beta*p_beta)*t0);
-            }
-        }
-    }
-}
-
 /* cfc_eg_asym_hinge with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_asym_hinge(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_asym_hinge(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], (const double *)a[3], (const double *)a[4], weight, X, G);
+    return cfc_egm_asym_hinge(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], (const double *)a[3], (const double *)a[4], weight, X, G, -1);
 }
 
-void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_asym_hinge adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
@@ -442,8 +190,8 @@ void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *re
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -456,22 +204,31 @@ void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *re
             const double t1 = 2*p_w*t0;
             const double t2 = p_alpha*p_beta;
             const double t3 = t1*u_x;
-            HV[s_x[k]] += weight * ((p_alpha*p_alpha)*t3 - t1*t2*u_y);
-            HV[s_y[k]] += weight * (2*(p_beta*p_beta)*p_w*t0*u_y - t2*t3);
+            if (on_x) HV[s_x[k]] += weight * ((p_alpha*p_alpha)*t3 - t1*t2*u_y);
+            if (on_y) HV[s_y[k]] += weight * (2*(p_beta*p_beta)*p_w*t0*u_y - t2*t3);
         }
     }
 }
 
-void cfc_hd_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D)
+void cfc_hv_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
+    cfc_hvm_asym_hinge(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_asym_hinge adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -479,16 +236,85 @@ void cfc_hd_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *re
             const double p_alpha = P_alpha[k];
             const double p_beta = P_beta[k];
             const double t0 = 2*p_w*((cfc_step(-p_alpha*v_x + p_beta*v_y))*(cfc_step(-p_alpha*v_x + p_beta*v_y)));
-            D[s_x[k]] += weight * ((p_alpha*p_alpha)*t0);
-            D[s_y[k]] += weight * ((p_beta*p_beta)*t0);
-            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-p_alpha*p_beta*t0);
+            if (on_x) D[s_x[k]] += weight * ((p_alpha*p_alpha)*t0);
+            if (on_y) D[s_y[k]] += weight * ((p_beta*p_beta)*t0);
+            if (on_x && s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-p_alpha*p_beta*t0);
         }
     }
 }
 
-/* energy directed_hinge(x, y; w = 1) = w * relu(y - x)^2 */
-double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G)
+void cfc_hd_asym_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict P_alpha, const double *restrict P_beta, double weight, const double *restrict X, double *restrict D)
 {
+    cfc_hdm_asym_hinge(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, D, -1);
+}
+
+/* asym_hinge for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_asym_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
+{
+    (void)s;
+    (void)p;
+    return cfc_e_asym_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, p[1] + lo, p[2] + lo, X);
+}
+
+static double cfc_egr_asym_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)s;
+    (void)p;
+    return cfc_egm_asym_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, G, only);
+}
+
+static void cfc_hvr_asym_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hvm_asym_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, V, HV, only);
+}
+
+static void cfc_hdr_asym_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hdm_asym_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, D, only);
+}
+
+static const unsigned char cfc_terms_asym_hinge[] = { 7, 7 };
+static const cfc_kernel cfc_kd_asym_hinge = {
+    .slots = 2, .params = 3, .terms = cfc_terms_asym_hinge,
+    .e = cfc_er_asym_hinge, .eg = cfc_egr_asym_hinge, .hv = cfc_hvr_asym_hinge, .hd = cfc_hdr_asym_hinge,
+};
+
+const cfc_kernel *cfc_kernel_asym_hinge(void)
+{
+    return &cfc_kd_asym_hinge;
+}
+
+/* bound asym_hinge(x, y; w, alpha, beta): Lipschitz gradient on every bounded box */
+void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, const double *P_alpha, const double *P_beta, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double b_lo_y = lo_y[k];
+        const double b_hi_y = hi_y[k];
+        const double p_w = P_w[k];
+        const double p_alpha = P_alpha[k];
+        const double p_beta = P_beta[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), -2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[3] = cfc_hb_round(cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+    }
+}
+
+/* energy directed_hinge(x, y; w = 1) = w * relu(y - x)^2 */
+
+/* cfc_eg_directed_hinge adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -497,8 +323,8 @@ double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -506,13 +332,19 @@ double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64
             const double t0 = cfc_relu(-v_x + v_y);
             const double t1 = 2*p_w*t0;
             block += p_w*(t0*t0);
-            G[s_x[k]] += weight * (-t1);
-            G[s_y[k]] += weight * (t1);
+            if (on_x) G[s_x[k]] += weight * (-t1);
+            if (on_y) G[s_y[k]] += weight * (t1);
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_directed_hinge(n, s_x, s_y, P_w, weight, X, G, -1);
+}
+
 double cfc_e_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -534,271 +366,20 @@ double cfc_e_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_
     return sum + comp;
 }
 
-/* cfc_e_directed_hinge on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    (void)v_x; (void)v_y; (void)p_w;
-                    block += p_w*((cfc_relu(-v_x + v_y))*(cfc_relu(-v_x + v_y)));
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_directed_hinge on `threads` threads: the energy as cfc_ep_directed_hinge gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    const double t0 = cfc_relu(-v_x + v_y);
-                    const double t1 = 2*p_w*t0;
-                    (void)v_x; (void)v_y; (void)p_w; (void)t0; (void)t1;
-                    block += p_w*(t0*t0);
-                    G[s_x[k]] += weight * (-t1);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = cfc_relu(-v_x + v_y);
-                const double t1 = 2*p_w*t0;
-                (void)v_x; (void)v_y; (void)p_w; (void)t0; (void)t1;
-                G[s_y[k]] += weight * (t1);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_directed_hinge on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
-                const double t1 = t0*u_x - t0*u_y;
-                (void)v_x; (void)v_y; (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
-                HV[s_x[k]] += weight * (t1);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                    CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
-                const double t1 = t0*u_x - t0*u_y;
-                (void)v_x; (void)v_y; (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
-                HV[s_y[k]] += weight * (-t1);
-            }
-        }
-    }
-}
-
-/* cfc_hd_directed_hinge on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
-                (void)v_x; (void)v_y; (void)p_w; (void)t0;
-                D[s_x[k]] += weight * (t0);
-                if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
-                (void)v_x; (void)v_y; (void)p_w; (void)t0;
-                D[s_y[k]] += weight * (t0);
-            }
-        }
-    }
-}
-
 /* cfc_eg_directed_hinge with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_directed_hinge(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_directed_hinge(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], weight, X, G);
+    return cfc_egm_directed_hinge(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], weight, X, G, -1);
 }
 
-void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_directed_hinge adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
@@ -807,8 +388,8 @@ void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -817,37 +398,112 @@ void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t
             const double p_w = P_w[k];
             const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
             const double t1 = t0*u_x - t0*u_y;
-            HV[s_x[k]] += weight * (t1);
-            HV[s_y[k]] += weight * (-t1);
+            if (on_x) HV[s_x[k]] += weight * (t1);
+            if (on_y) HV[s_y[k]] += weight * (-t1);
         }
     }
 }
 
-void cfc_hd_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
+void cfc_hv_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
 {
+    cfc_hvm_directed_hinge(n, s_x, s_y, P_w, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_directed_hinge adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
             const double p_w = P_w[k];
             const double t0 = 2*p_w*((cfc_step(-v_x + v_y))*(cfc_step(-v_x + v_y)));
-            D[s_x[k]] += weight * (t0);
-            D[s_y[k]] += weight * (t0);
-            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+            if (on_x) D[s_x[k]] += weight * (t0);
+            if (on_y) D[s_y[k]] += weight * (t0);
+            if (on_x && s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
         }
     }
 }
 
-/* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
-double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G)
+void cfc_hd_directed_hinge(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
 {
+    cfc_hdm_directed_hinge(n, s_x, s_y, P_w, weight, X, D, -1);
+}
+
+/* directed_hinge for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_directed_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
+{
+    (void)s;
+    (void)p;
+    return cfc_e_directed_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, X);
+}
+
+static double cfc_egr_directed_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)s;
+    (void)p;
+    return cfc_egm_directed_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, G, only);
+}
+
+static void cfc_hvr_directed_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hvm_directed_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, V, HV, only);
+}
+
+static void cfc_hdr_directed_hinge(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hdm_directed_hinge(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, D, only);
+}
+
+static const unsigned char cfc_terms_directed_hinge[] = { 7, 7 };
+static const cfc_kernel cfc_kd_directed_hinge = {
+    .slots = 2, .params = 1, .terms = cfc_terms_directed_hinge,
+    .e = cfc_er_directed_hinge, .eg = cfc_egr_directed_hinge, .hv = cfc_hvr_directed_hinge, .hd = cfc_hdr_directed_hinge,
+};
+
+const cfc_kernel *cfc_kernel_directed_hinge(void)
+{
+    return &cfc_kd_directed_hinge;
+}
+
+/* bound directed_hinge(x, y; w): Lipschitz gradient on every bounded box */
+void cfc_hb_directed_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double b_lo_y = lo_y[k];
+        const double b_hi_y = hi_y[k];
+        const double p_w = P_w[k];
+        double *h = H + k * 4;
+        h[0] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(-2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), -2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+        h[3] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+    }
+}
+
+/* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
+
+/* cfc_eg_gate_benefit adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)only;
+    const int on_g = only < 0 || only == 0;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -855,19 +511,25 @@ double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double 
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+                if (on_g) CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
             }
             const double v_g = X[s_g[k]];
             const double p_w = P_w[k];
             const double p_delta = P_delta[k];
             const double t0 = p_delta*p_w;
             block += -t0*v_g;
-            G[s_g[k]] += weight * (-t0);
+            if (on_g) G[s_g[k]] += weight * (-t0);
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_gate_benefit(n, s_g, P_w, P_delta, weight, X, G, -1);
+}
+
 double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -888,155 +550,16 @@ double cfc_e_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *
     return sum + comp;
 }
 
-/* cfc_e_gate_benefit on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_g;
-    (void)P_w;
-    (void)P_delta;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_g = ts[0];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_delta = tp[1];
-            (void)s_g;
-            (void)P_w;
-            (void)P_delta;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_g = X[s_g[k]];
-                    const double p_w = P_w[k];
-                    const double p_delta = P_delta[k];
-                    (void)v_g; (void)p_w; (void)p_delta;
-                    block += -p_delta*p_w*v_g;
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_gate_benefit on `threads` threads: the energy as cfc_ep_gate_benefit gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_g;
-    (void)P_w;
-    (void)P_delta;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_g = ts[0];
-            const double *restrict P_w = tp[0];
-            const double *restrict P_delta = tp[1];
-            (void)s_g;
-            (void)P_w;
-            (void)P_delta;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_g = X[s_g[k]];
-                    const double p_w = P_w[k];
-                    const double p_delta = P_delta[k];
-                    const double t0 = p_delta*p_w;
-                    (void)v_g; (void)p_w; (void)p_delta; (void)t0;
-                    block += -t0*v_g;
-                    G[s_g[k]] += weight * (-t0);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_gate_benefit on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_g;
-    (void)P_w;
-    (void)P_delta;
-    (void)n;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-    }
-}
-
-/* cfc_hd_gate_benefit on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_g;
-    (void)P_w;
-    (void)P_delta;
-    (void)n;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-    }
-}
-
 /* cfc_eg_gate_benefit with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_gate_benefit(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_gate_benefit(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], weight, X, G);
+    return cfc_egm_gate_benefit(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], weight, X, G, -1);
 }
 
-void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_gate_benefit adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
     (void)HV;
     (void)P_delta;
@@ -1046,9 +569,16 @@ void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *r
     (void)n;
     (void)s_g;
     (void)weight;
+    (void)only;
 }
 
-void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D)
+void cfc_hv_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    cfc_hvm_gate_benefit(n, s_g, P_w, P_delta, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_gate_benefit adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D, int only)
 {
     (void)D;
     (void)P_delta;
@@ -1057,11 +587,75 @@ void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *r
     (void)n;
     (void)s_g;
     (void)weight;
+    (void)only;
+}
+
+void cfc_hd_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict D)
+{
+    cfc_hdm_gate_benefit(n, s_g, P_w, P_delta, weight, X, D, -1);
+}
+
+/* gate_benefit for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_gate_benefit(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
+{
+    (void)s;
+    (void)p;
+    return cfc_e_gate_benefit(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, X);
+}
+
+static double cfc_egr_gate_benefit(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)s;
+    (void)p;
+    return cfc_egm_gate_benefit(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, G, only);
+}
+
+static void cfc_hvr_gate_benefit(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hvm_gate_benefit(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, V, HV, only);
+}
+
+static void cfc_hdr_gate_benefit(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hdm_gate_benefit(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, D, only);
+}
+
+static const unsigned char cfc_terms_gate_benefit[] = { 1 };
+static const cfc_kernel cfc_kd_gate_benefit = {
+    .slots = 1, .params = 2, .terms = cfc_terms_gate_benefit,
+    .e = cfc_er_gate_benefit, .eg = cfc_egr_gate_benefit, .hv = cfc_hvr_gate_benefit, .hd = cfc_hdr_gate_benefit,
+};
+
+const cfc_kernel *cfc_kernel_gate_benefit(void)
+{
+    return &cfc_kd_gate_benefit;
+}
+
+/* bound gate_benefit(g; w, delta): Lipschitz gradient on every bounded box */
+void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, const double *P_w, const double *P_delta, double *H)
+{
+    (void)lo_g;
+    (void)hi_g;
+    (void)P_w;
+    (void)P_delta;
+    for (int64_t k = 0; k < n; ++k) {
+        double *h = H + k * 1;
+        h[0] = 0.0;
+    }
 }
 
 /* energy gate_local(x; a = 0.1, b = 0.1) = a * x^2 + b * x^4 */
-double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G)
+
+/* cfc_eg_gate_local adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -1069,18 +663,24 @@ double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *r
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
             block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
-            G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
+            if (on_x) G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_gate_local(n, s_x, P_a, P_b, weight, X, G, -1);
+}
+
 double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -1101,223 +701,127 @@ double cfc_e_gate_local(int64_t n, const int64_t *restrict s_x, const double *re
     return sum + comp;
 }
 
-/* cfc_e_gate_local on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_x = X[s_x[k]];
-                    const double p_a = P_a[k];
-                    const double p_b = P_b[k];
-                    (void)v_x; (void)p_a; (void)p_b;
-                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_gate_local on `threads` threads: the energy as cfc_ep_gate_local gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_x = X[s_x[k]];
-                    const double p_a = P_a[k];
-                    const double p_b = P_b[k];
-                    (void)v_x; (void)p_a; (void)p_b;
-                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
-                    G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_gate_local on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            for (int64_t k = lo; k < n; ++k) {
-                const double v_x = X[s_x[k]];
-                const double u_x = V[s_x[k]];
-                const double p_a = P_a[k];
-                const double p_b = P_b[k];
-                (void)v_x; (void)u_x; (void)p_a; (void)p_b;
-                HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
-            }
-        }
-    }
-}
-
-/* cfc_hd_gate_local on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            for (int64_t k = lo; k < n; ++k) {
-                const double v_x = X[s_x[k]];
-                const double p_a = P_a[k];
-                const double p_b = P_b[k];
-                (void)v_x; (void)p_a; (void)p_b;
-                D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
-            }
-        }
-    }
-}
-
 /* cfc_eg_gate_local with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_gate_local(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_gate_local(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], weight, X, G);
+    return cfc_egm_gate_local(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], weight, X, G, -1);
 }
 
-void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_gate_local adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
-            HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+            if (on_x) HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+        }
+    }
+}
+
+void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    cfc_hvm_gate_local(n, s_x, P_a, P_b, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_gate_local adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            if (on_x) D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
         }
     }
 }
 
 void cfc_hd_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D)
 {
-    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-            }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
-        }
+    cfc_hdm_gate_local(n, s_x, P_a, P_b, weight, X, D, -1);
+}
+
+/* gate_local for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_gate_local(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
+{
+    (void)s;
+    (void)p;
+    return cfc_e_gate_local(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, X);
+}
+
+static double cfc_egr_gate_local(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)s;
+    (void)p;
+    return cfc_egm_gate_local(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, G, only);
+}
+
+static void cfc_hvr_gate_local(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hvm_gate_local(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, V, HV, only);
+}
+
+static void cfc_hdr_gate_local(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hdm_gate_local(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, weight, X, D, only);
+}
+
+static const unsigned char cfc_terms_gate_local[] = { 7 };
+static const cfc_kernel cfc_kd_gate_local = {
+    .slots = 1, .params = 2, .terms = cfc_terms_gate_local,
+    .e = cfc_er_gate_local, .eg = cfc_egr_gate_local, .hv = cfc_hvr_gate_local, .hd = cfc_hdr_gate_local,
+};
+
+const cfc_kernel *cfc_kernel_gate_local(void)
+{
+    return &cfc_kd_gate_local;
+}
+
+/* bound gate_local(x; a, b): Lipschitz gradient on every bounded box */
+void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, double *H)
+{
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
     }
 }
 
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
-double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G)
+
+/* cfc_eg_landau adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -1325,19 +829,25 @@ double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restr
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
             const double p_h = P_h[k];
             block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
-            G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
+            if (on_x) G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_landau(n, s_x, P_a, P_b, P_h, weight, X, G, -1);
+}
+
 double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -1359,239 +869,131 @@ double cfc_e_landau(int64_t n, const int64_t *restrict s_x, const double *restri
     return sum + comp;
 }
 
-/* cfc_e_landau on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)P_h;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            const double *restrict P_h = tp[2];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            (void)P_h;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_x = X[s_x[k]];
-                    const double p_a = P_a[k];
-                    const double p_b = P_b[k];
-                    const double p_h = P_h[k];
-                    (void)v_x; (void)p_a; (void)p_b; (void)p_h;
-                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_landau on `threads` threads: the energy as cfc_ep_landau gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)P_h;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            const double *restrict P_h = tp[2];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            (void)P_h;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    const double v_x = X[s_x[k]];
-                    const double p_a = P_a[k];
-                    const double p_b = P_b[k];
-                    const double p_h = P_h[k];
-                    (void)v_x; (void)p_a; (void)p_b; (void)p_h;
-                    block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x) - p_h*v_x;
-                    G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x) - p_h);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_landau on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)P_h;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            const double *restrict P_h = tp[2];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            (void)P_h;
-            for (int64_t k = lo; k < n; ++k) {
-                const double v_x = X[s_x[k]];
-                const double u_x = V[s_x[k]];
-                const double p_a = P_a[k];
-                const double p_b = P_b[k];
-                (void)v_x; (void)u_x; (void)p_a; (void)p_b;
-                HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
-            }
-        }
-    }
-}
-
-/* cfc_hd_landau on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)P_a;
-    (void)P_b;
-    (void)P_h;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const double *restrict P_a = tp[0];
-            const double *restrict P_b = tp[1];
-            const double *restrict P_h = tp[2];
-            (void)s_x;
-            (void)P_a;
-            (void)P_b;
-            (void)P_h;
-            for (int64_t k = lo; k < n; ++k) {
-                const double v_x = X[s_x[k]];
-                const double p_a = P_a[k];
-                const double p_b = P_b[k];
-                (void)v_x; (void)p_a; (void)p_b;
-                D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
-            }
-        }
-    }
-}
-
 /* cfc_eg_landau with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_landau(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_landau(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], (const double *)a[3], weight, X, G);
+    return cfc_egm_landau(n, (const int64_t *)a[0], (const double *)a[1], (const double *)a[2], (const double *)a[3], weight, X, G, -1);
 }
 
-void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_landau adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
     (void)P_h;
+    (void)only;
+    const int on_x = only < 0 || only == 0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
-            HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+            if (on_x) HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+        }
+    }
+}
+
+void cfc_hv_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    cfc_hvm_landau(n, s_x, P_a, P_b, P_h, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_landau adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)P_h;
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
+                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+            }
+            const double v_x = X[s_x[k]];
+            const double p_a = P_a[k];
+            const double p_b = P_b[k];
+            if (on_x) D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
         }
     }
 }
 
 void cfc_hd_landau(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, const double *restrict P_h, double weight, const double *restrict X, double *restrict D)
 {
+    cfc_hdm_landau(n, s_x, P_a, P_b, P_h, weight, X, D, -1);
+}
+
+/* landau for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_landau(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
+{
+    (void)s;
+    (void)p;
+    return cfc_e_landau(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, p[2] + lo, X);
+}
+
+static double cfc_egr_landau(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
+{
+    (void)s;
+    (void)p;
+    return cfc_egm_landau(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, G, only);
+}
+
+static void cfc_hvr_landau(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hvm_landau(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, V, HV, only);
+}
+
+static void cfc_hdr_landau(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)s;
+    (void)p;
+    cfc_hdm_landau(hi - lo, s[0] + lo, p[0] + lo, p[1] + lo, p[2] + lo, weight, X, D, only);
+}
+
+static const unsigned char cfc_terms_landau[] = { 7 };
+static const cfc_kernel cfc_kd_landau = {
+    .slots = 1, .params = 3, .terms = cfc_terms_landau,
+    .e = cfc_er_landau, .eg = cfc_egr_landau, .hv = cfc_hvr_landau, .hd = cfc_hdr_landau,
+};
+
+const cfc_kernel *cfc_kernel_landau(void)
+{
+    return &cfc_kd_landau;
+}
+
+/* bound landau(x; a, b, h): Lipschitz gradient on every bounded box */
+void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, const double *P_h, double *H)
+{
     (void)P_h;
-    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-            }
-            const double v_x = X[s_x[k]];
-            const double p_a = P_a[k];
-            const double p_b = P_b[k];
-            D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
-        }
+    for (int64_t k = 0; k < n; ++k) {
+        const double b_lo_x = lo_x[k];
+        const double b_hi_x = hi_x[k];
+        const double p_a = P_a[k];
+        const double p_b = P_b[k];
+        double *h = H + k * 1;
+        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
     }
 }
 
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
-double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G)
+
+/* cfc_eg_quadratic adding the gradient terms of slot `only` alone (-1: of every slot); the
+   energy is always returned */
+CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int only)
 {
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -1600,21 +1002,27 @@ double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *r
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
             const double p_w = P_w[k];
             const double t0 = 2*v_x - 2*v_y;
             block += p_w*((v_x - v_y)*(v_x - v_y));
-            G[s_x[k]] += weight * (p_w*t0);
-            G[s_y[k]] += weight * (-p_w*t0);
+            if (on_x) G[s_x[k]] += weight * (p_w*t0);
+            if (on_y) G[s_y[k]] += weight * (-p_w*t0);
         }
         cfc_sum_add(&sum, &comp, block);
     }
     return sum + comp;
 }
+
+double cfc_eg_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G)
+{
+    return cfc_egm_quadratic(n, s_x, s_y, P_w, weight, X, G, -1);
+}
+
 double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X)
 {
     double sum = 0.0, comp = 0.0;
@@ -1636,396 +1044,112 @@ double cfc_e_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *re
     return sum + comp;
 }
 
-/* cfc_e_quadratic on `threads` threads: the energy of chunk c (copy 0, block sums in order) into S[c] */
-double cfc_ep_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, const double *restrict X, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    (void)v_x; (void)v_y; (void)p_w;
-                    block += p_w*((v_x - v_y)*(v_x - v_y));
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_eg_quadratic on `threads` threads: the energy as cfc_ep_quadratic gives it, and in chunk c
-   each copy's own slot's gradient terms, added into G of chunk c's variables */
-double cfc_egp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        double sum = 0.0, comp = 0.0;
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t b0 = lo; b0 < n; b0 += CFC_BLOCK) {
-                const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-                double block = 0.0;
-                for (int64_t k = b0; k < b1; ++k) {
-                    if (k + CFC_AHEAD < n) {
-                        CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                    }
-                    const double v_x = X[s_x[k]];
-                    const double v_y = X[s_y[k]];
-                    const double p_w = P_w[k];
-                    const double t0 = 2*v_x - 2*v_y;
-                    (void)v_x; (void)v_y; (void)p_w; (void)t0;
-                    block += p_w*((v_x - v_y)*(v_x - v_y));
-                    G[s_x[k]] += weight * (p_w*t0);
-                }
-                cfc_sum_add(&sum, &comp, block);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double v_x = X[s_x[k]];
-                const double v_y = X[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*v_x - 2*v_y;
-                (void)v_x; (void)v_y; (void)p_w; (void)t0;
-                G[s_y[k]] += weight * (-p_w*t0);
-            }
-        }
-        S[c] = sum + comp;
-    }
-    double sum = 0.0, comp = 0.0;
-    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
-    return sum + comp;
-}
-
-/* cfc_hv_quadratic on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
-void cfc_hvp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)weight;
-    (void)X;
-    (void)V;
-    (void)HV;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                }
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w;
-                const double t1 = t0*u_x - t0*u_y;
-                (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
-                HV[s_x[k]] += weight * (t1);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                if (k + CFC_AHEAD < n) {
-                    CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                }
-                const double u_x = V[s_x[k]];
-                const double u_y = V[s_y[k]];
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w;
-                const double t1 = t0*u_x - t0*u_y;
-                (void)u_x; (void)u_y; (void)p_w; (void)t0; (void)t1;
-                HV[s_y[k]] += weight * (-t1);
-            }
-        }
-    }
-}
-
-/* cfc_hd_quadratic on `threads` threads: in chunk c each copy adds its own slot's terms into D */
-void cfc_hdp_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads)
-{
-    (void)n;
-    (void)s_x;
-    (void)s_y;
-    (void)P_w;
-    (void)weight;
-    (void)X;
-    (void)D;
-    (void)nc;
-    (void)co;
-    (void)ts;
-    (void)tp;
-    (void)threads;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-#endif
-    for (int64_t c = 0; c < nc; ++c) {
-        {
-            const int64_t lo = co[0 * (nc + 1) + c], n = co[0 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[0];
-            const int64_t *restrict s_y = ts[1];
-            const double *restrict P_w = tp[0];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w;
-                (void)p_w; (void)t0;
-                D[s_x[k]] += weight * (t0);
-                if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
-            }
-        }
-        {
-            const int64_t lo = co[1 * (nc + 1) + c], n = co[1 * (nc + 1) + c + 1];
-            const int64_t *restrict s_x = ts[2];
-            const int64_t *restrict s_y = ts[3];
-            const double *restrict P_w = tp[1];
-            (void)s_x;
-            (void)s_y;
-            (void)P_w;
-            for (int64_t k = lo; k < n; ++k) {
-                const double p_w = P_w[k];
-                const double t0 = 2*p_w;
-                (void)p_w; (void)t0;
-                D[s_y[k]] += weight * (t0);
-            }
-        }
-    }
-}
-
 /* cfc_eg_quadratic with its tables behind one pointer array (slots, then params), the
    uniform signature cfc_eg_all calls every family through */
 double cfc_egv_quadratic(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G)
 {
     (void)a;
-    return cfc_eg_quadratic(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], weight, X, G);
+    return cfc_egm_quadratic(n, (const int64_t *)a[0], (const int64_t *)a[1], (const double *)a[2], weight, X, G, -1);
 }
 
-void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+/* cfc_hv_quadratic adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
     (void)X;
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
             }
             const double u_x = V[s_x[k]];
             const double u_y = V[s_y[k]];
             const double p_w = P_w[k];
             const double t0 = 2*p_w;
             const double t1 = t0*u_x - t0*u_y;
-            HV[s_x[k]] += weight * (t1);
-            HV[s_y[k]] += weight * (-t1);
+            if (on_x) HV[s_x[k]] += weight * (t1);
+            if (on_y) HV[s_y[k]] += weight * (-t1);
+        }
+    }
+}
+
+void cfc_hv_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    cfc_hvm_quadratic(n, s_x, s_y, P_w, weight, X, V, HV, -1);
+}
+
+/* cfc_hd_quadratic adding the terms of slot `only` alone (-1: of every slot) */
+CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D, int only)
+{
+    (void)X;
+    (void)only;
+    const int on_x = only < 0 || only == 0;
+    const int on_y = only < 0 || only == 1;
+    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
+        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
+        for (int64_t k = b0; k < b1; ++k) {
+            if (k + CFC_AHEAD < n) {
+                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+            }
+            const double p_w = P_w[k];
+            const double t0 = 2*p_w;
+            if (on_x) D[s_x[k]] += weight * (t0);
+            if (on_y) D[s_y[k]] += weight * (t0);
+            if (on_x && s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
         }
     }
 }
 
 void cfc_hd_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict D)
 {
-    (void)X;
-    for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
-        const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
-        for (int64_t k = b0; k < b1; ++k) {
-            if (k + CFC_AHEAD < n) {
-                CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
-            }
-            const double p_w = P_w[k];
-            const double t0 = 2*p_w;
-            D[s_x[k]] += weight * (t0);
-            D[s_y[k]] += weight * (t0);
-            if (s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
-        }
-    }
+    cfc_hdm_quadratic(n, s_x, s_y, P_w, weight, X, D, -1);
 }
 
-/* one family for cfc_eg_all: its energy's cfc_egv_ wrapper, its size and its tables */
-#ifndef CFC_FAMILY_TYPES
-#define CFC_FAMILY_TYPES
-typedef double (*cfc_egv_fn)(int64_t n, const void *const *a, double weight, const double *restrict X, double *restrict G);
-typedef struct { cfc_egv_fn eg; int64_t n; const void *const *args; } cfc_family;
-#endif
-
-/* Every family in order into G, zeroed first: E[f] = w[f] * E_f. The same kernels add into
-   the same G in the same order as one cfc_eg_* call per family, so the bits are the same;
-   one call per evaluation is what the runtime saves at small N (runtime/backends/native.py). */
-void cfc_eg_all(int64_t nf, const cfc_family *fam, const double *w, const double *restrict X, double *restrict G, int64_t nx, double *restrict E)
+/* quadratic for the threaded drivers: its kernels on the run lo .. hi of one slot copy */
+static double cfc_er_quadratic(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, const double *restrict X)
 {
-    memset(G, 0, (size_t)nx * sizeof(double));
-    for (int64_t f = 0; f < nf; ++f)
-        E[f] = w[f] * fam[f].eg(fam[f].n, fam[f].args, w[f], X, G);
+    (void)s;
+    (void)p;
+    return cfc_e_quadratic(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, X);
 }
 
-/* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
-   of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
-   in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
-   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
-   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
-static inline double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
-static inline double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
-static inline double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
-static inline double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
-static inline double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
-static inline double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
-static inline double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
-static inline double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
-
-/* bound asym_hinge(x, y; w, alpha, beta): Lipschitz gradient on every bounded box */
-void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, const double *P_alpha, const double *P_beta, double *H)
+static double cfc_egr_quadratic(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict G, int only)
 {
-    for (int64_t k = 0; k < n; ++k) {
-        const double b_lo_x = lo_x[k];
-        const double b_hi_x = hi_x[k];
-        const double b_lo_y = lo_y[k];
-        const double b_hi_y = hi_y[k];
-        const double p_w = P_w[k];
-        const double p_alpha = P_alpha[k];
-        const double p_beta = P_beta[k];
-        double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), -2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
-        h[3] = cfc_hb_round(cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
-    }
+    (void)s;
+    (void)p;
+    return cfc_egm_quadratic(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, G, only);
 }
 
-/* bound directed_hinge(x, y; w): Lipschitz gradient on every bounded box */
-void cfc_hb_directed_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, double *H)
+static void cfc_hvr_quadratic(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
-    for (int64_t k = 0; k < n; ++k) {
-        const double b_lo_x = lo_x[k];
-        const double b_hi_x = hi_x[k];
-        const double b_lo_y = lo_y[k];
-        const double b_hi_y = hi_y[k];
-        const double p_w = P_w[k];
-        double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(-2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), -2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
-        h[3] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
-    }
+    (void)s;
+    (void)p;
+    cfc_hvm_quadratic(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, V, HV, only);
 }
 
-/* bound gate_benefit(g; w, delta): Lipschitz gradient on every bounded box */
-void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, const double *P_w, const double *P_delta, double *H)
+static void cfc_hdr_quadratic(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *restrict X, double *restrict D, int only)
 {
-    (void)lo_g;
-    (void)hi_g;
-    (void)P_w;
-    (void)P_delta;
-    for (int64_t k = 0; k < n; ++k) {
-        double *h = H + k * 1;
-        h[0] = 0.0;
-    }
+    (void)s;
+    (void)p;
+    cfc_hdm_quadratic(hi - lo, s[0] + lo, s[1] + lo, p[0] + lo, weight, X, D, only);
 }
 
-/* bound gate_local(x; a, b): Lipschitz gradient on every bounded box */
-void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, double *H)
-{
-    for (int64_t k = 0; k < n; ++k) {
-        const double b_lo_x = lo_x[k];
-        const double b_hi_x = hi_x[k];
-        const double p_a = P_a[k];
-        const double p_b = P_b[k];
-        double *h = H + k * 1;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
-    }
-}
+static const unsigned char cfc_terms_quadratic[] = { 7, 7 };
+static const cfc_kernel cfc_kd_quadratic = {
+    .slots = 2, .params = 1, .terms = cfc_terms_quadratic,
+    .e = cfc_er_quadratic, .eg = cfc_egr_quadratic, .hv = cfc_hvr_quadratic, .hd = cfc_hdr_quadratic,
+};
 
-/* bound landau(x; a, b, h): Lipschitz gradient on every bounded box */
-void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const double *P_a, const double *P_b, const double *P_h, double *H)
+const cfc_kernel *cfc_kernel_quadratic(void)
 {
-    (void)P_h;
-    for (int64_t k = 0; k < n; ++k) {
-        const double b_lo_x = lo_x[k];
-        const double b_hi_x = hi_x[k];
-        const double p_a = P_a[k];
-        const double p_b = P_b[k];
-        double *h = H + k * 1;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
-    }
+    return &cfc_kd_quadratic;
 }
 
 /* bound quadratic(x, y; w): Lipschitz gradient on every bounded box */
@@ -2042,4 +1166,97 @@ void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const d
         h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
         h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
     }
+}
+
+/* 1 when built with OpenMP (-fopenmp), 0 when the threaded drivers run on one thread */
+int cfc_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Every family in order into G, zeroed first: E[f] = w[f] * E_f. The same kernels add into
+   the same G in the same order as one cfc_eg_* call per family, so the bits are the same;
+   one call per evaluation is what the runtime saves at small N (runtime/backends/native.py). */
+void cfc_eg_all(int64_t nf, const cfc_family *fam, const double *w, const double *restrict X, double *restrict G, int64_t nx, double *restrict E)
+{
+    memset(G, 0, (size_t)nx * sizeof(double));
+    for (int64_t f = 0; f < nf; ++f)
+        E[f] = w[f] * fam[f].eg(fam[f].n, fam[f].args, w[f], X, G);
+}
+
+/* the chunk energies S[0 .. nc) added in chunk order */
+static double cfc_chunks_sum(int64_t nc, const double *S)
+{
+    double sum = 0.0, comp = 0.0;
+    for (int64_t c = 0; c < nc; ++c) cfc_sum_add(&sum, &comp, S[c]);
+    return sum + comp;
+}
+
+/* The energy on `threads` threads: chunk c's energy (copy 0, block sums in order) into S[c] */
+double cfc_ep(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads, const double *restrict X)
+{
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c)
+        S[c] = k->slots > 0 ? k->e(co[c], co[c + 1], ts, tp, X) : 0.0;
+    return cfc_chunks_sum(nc, S);
+}
+
+/* The energy as cfc_ep gives it, and in chunk c each copy's own slot's gradient terms,
+   added into G of chunk c's variables */
+double cfc_egp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, double *restrict S, int threads, double weight, const double *restrict X, double *restrict G)
+{
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c) {
+        double energy = 0.0;
+        for (int64_t i = 0; i < k->slots; ++i) {
+            const int64_t *run = co + i * (nc + 1) + c;
+            if (i == 0)
+                energy = k->eg(run[0], run[1], ts, tp, weight, X, G, 0);
+            else if (k->terms[i] & CFC_TERMS_EG)
+                k->eg(run[0], run[1], ts + i * k->slots, tp + i * k->params, weight, X, G, (int)i);
+        }
+        S[c] = energy;
+    }
+    return cfc_chunks_sum(nc, S);
+}
+
+/* H(x) V on `threads` threads: in chunk c each copy adds its own slot's terms into HV */
+void cfc_hvp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads, double weight, const double *restrict X, const double *restrict V, double *restrict HV)
+{
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c)
+        for (int64_t i = 0; i < k->slots; ++i)
+            if (k->terms[i] & CFC_TERMS_HV) {
+                const int64_t *run = co + i * (nc + 1) + c;
+                k->hv(run[0], run[1], ts + i * k->slots, tp + i * k->params, weight, X, V, HV, (int)i);
+            }
+}
+
+/* diag H(x) on `threads` threads: in chunk c each copy adds its own slot's terms into D (a
+   pair of slots a, b holding one variable belongs to slot a) */
+void cfc_hdp(const cfc_kernel *k, int64_t nc, const int64_t *restrict co, const int64_t *const *ts, const double *const *tp, int threads, double weight, const double *restrict X, double *restrict D)
+{
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#endif
+    for (int64_t c = 0; c < nc; ++c)
+        for (int64_t i = 0; i < k->slots; ++i)
+            if (k->terms[i] & CFC_TERMS_HD) {
+                const int64_t *run = co + i * (nc + 1) + c;
+                k->hd(run[0], run[1], ts + i * k->slots, tp + i * k->params, weight, X, D, (int)i);
+            }
 }
