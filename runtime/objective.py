@@ -53,6 +53,7 @@ class Objective:
         self.weights = weights  # the problem's own array: a change is seen at the next call
         self.lower, self.upper, self.family_names = lower, upper, family_names
         self.needs = needs
+        self._hvp_needs: Needs | None = None  # the `needs` hvp last found to declare HVP
         self.lipschitz = lipschitz  # set when needs has LIPSCHITZ (finite, >= 0)
         self._nonfinite = nonfinite
         self.evaluations = 0  # energy evaluations so far (the trace's `evaluations` column)
@@ -83,7 +84,9 @@ class Objective:
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """H(x) v, the Hessian of F at the live weights times v (generated kernels)."""
-        self._require_hvp()
+        if self.needs is not self._hvp_needs:  # the Flag test once per `needs`, not per call
+            self._require_hvp()
+            self._hvp_needs = self.needs
         return self.backend.hvp(x, np.ascontiguousarray(v, dtype=np.float64), self.weights)
 
     def hess_diag(self, x: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from cfc_dsl.runtime.observe.recorder import Recorder
 from cfc_dsl.runtime.observe.trace import Trace, delta_f90
 from cfc_dsl.runtime.solvers.curvature import SecondOrder, escape, second_order_test
 from cfc_dsl.runtime.solvers.registry import Needs, option
+from cfc_dsl.runtime.solvers.vectors import clip
 
 # What every solver declares for the shared second-order test: the generated Hessian-vector
 # kernels (an objective without them gets central differences of its gradient instead).
@@ -121,7 +122,7 @@ def projected_gradient_norm(x: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np
         return 0.0
     # the array methods, not np.max / np.abs: the same reduction without fromnumeric's
     # dispatch, ~3 us of the ~12 us this took per step at N = 10^3 (bench/call_overhead.py)
-    return float(np.abs(x - np.clip(x - g, lo, hi)).max())
+    return float(np.abs(x - clip(x - g, lo, hi)).max())
 
 
 class Run:
@@ -142,7 +143,7 @@ class Run:
         self.objective, self.options, self.solver = objective, options, solver
         self.progress = progress
         self.lo, self.hi = objective.lower, objective.upper
-        self.x = np.clip(x0, self.lo, self.hi)
+        self.x = clip(x0, self.lo, self.hi)
         self._evaluated = int(getattr(objective, "evaluations", 0))  # before this run
         self.f, self.fam, self.g = objective.energy_and_grad(self.x)
         objective.check_finite(self.x, self.f, self.g, 0)

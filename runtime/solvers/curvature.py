@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cfc_dsl.runtime.solvers.registry import Needs
-from cfc_dsl.runtime.solvers.vectors import dot, norm
+from cfc_dsl.runtime.solvers.vectors import clip, dot, norm
 
 _EPS = float(np.finfo(np.float64).eps)
 
@@ -78,7 +78,7 @@ def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int
     for j in range(k):
         basis[j] = q
         w = hv(q) * mask
-        if not np.all(np.isfinite(w)):
+        if not np.isfinite(w).all():
             return np.array([math.nan]), np.zeros((mask.size, 1)), j + 1
         alphas.append(dot(w, q))
         done = basis[:j + 1]
@@ -143,7 +143,7 @@ def _probe(objective: Any, x: np.ndarray, mask: np.ndarray, used: int) -> Curvat
     floor = 64 * _EPS * max(1.0, abs(f))
 
     def drop(u: np.ndarray, alpha: float) -> float:
-        f_t = float(objective.energy(np.clip(x + alpha * u, lo, hi))[0])
+        f_t = float(objective.energy(clip(x + alpha * u, lo, hi))[0])
         return f - f_t if math.isfinite(f_t) else -math.inf
 
     for u in (_unit(d), _unit(inward)):
@@ -152,7 +152,7 @@ def _probe(objective: Any, x: np.ndarray, mask: np.ndarray, used: int) -> Curvat
         for alpha in (1e-2, 1e-3, 1e-4, 1e-6):
             trials = [u]
             if drop(u, alpha) <= floor:
-                g_t = objective.energy_and_grad(np.clip(x + alpha * u, lo, hi))[2]
+                g_t = objective.energy_and_grad(clip(x + alpha * u, lo, hi))[2]
                 downhill = _unit(u * (u * np.asarray(g_t) < 0.0))
                 trials = [downhill] if downhill is not None else []
             for v in trials:
@@ -197,7 +197,7 @@ def escape(objective: Any, x: np.ndarray, f: float, g: np.ndarray, direction: np
     floor = 4.0 * _EPS * max(1.0, abs(f))
     for halvings in range(max_halvings + 1):
         for s in directions:
-            trial = np.clip(x + alpha * s, lo, hi)
+            trial = clip(x + alpha * s, lo, hi)
             disp = trial - x
             model = min(0.0, dot(g, disp)) + 0.5 * curvature * dot(disp, disp)
             bound = min(f + c * model, f - floor)

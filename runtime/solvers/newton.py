@@ -28,7 +28,7 @@ from cfc_dsl.runtime.solvers.base import (
     StopReason,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
-from cfc_dsl.runtime.solvers.vectors import dot, norm
+from cfc_dsl.runtime.solvers.vectors import clip, dot, inside, norm
 
 _EPS = float(np.finfo(np.float64).eps)
 _MU0 = 0.01  # sufficient decrease of the model in the Cauchy and projected searches (TRON)
@@ -76,7 +76,7 @@ class _Model:
         return dot(self.g, s) + 0.5 * dot(s, hs)
 
     def _inside(self, z: np.ndarray) -> bool:
-        return bool(np.all(z >= self.lo) and np.all(z <= self.hi))
+        return inside(z, self.lo, self.hi)
 
     def cauchy(self, alpha: float, delta: float) -> tuple[np.ndarray, np.ndarray, float]:
         """TRON's projected search along -g: the longest alpha (by factors of 10 from the last
@@ -92,7 +92,7 @@ class _Model:
                 gs = -a * gg
                 return s, hs, bool(a * math.sqrt(gg) <= delta and
                                    gs + 0.5 * dot(s, hs) <= _MU0 * gs)
-            s = np.clip(full, self.lo, self.hi) - self.x
+            s = clip(full, self.lo, self.hi) - self.x
             hs = self.hv(s)
             return s, hs, bool(norm(s) <= delta and self.q(s, hs) <= _MU0 * dot(self.g, s))
 
@@ -158,10 +158,11 @@ class _Model:
         y = r * minv
         p = y.copy()
         hd = np.zeros_like(s)
+        hp, step = np.empty_like(s), np.empty_like(s)  # reused: a CG iteration allocates nothing
         ry, dd, zz = dot(r, y), delta * delta, dot(s, s)
         for _ in range(self.options.max_cg):
             hp_full = self.hv(p)
-            hp = hp_full * free
+            np.multiply(hp_full, free, out=hp)
             curvature = dot(p, hp)
             pp, zp = dot(p, p), dot(z, p)
             if curvature <= 0.0 or not math.isfinite(curvature):
@@ -171,10 +172,10 @@ class _Model:
             if zz + 2.0 * a * zp + a * a * pp >= dd:  # |z + a p|^2, past the boundary
                 tau = _to_boundary(zz, zp, pp, dd)
                 return z - s + tau * p, hd + tau * hp_full, True
-            z += a * p
+            z += np.multiply(p, a, out=step)  # the products a * p etc., as before, in place
             zz += a * (2.0 * zp + a * pp)  # |z|^2 by its recurrence: one reduction fewer
-            hd += a * hp_full
-            r -= a * hp
+            hd += np.multiply(hp_full, a, out=step)
+            r -= np.multiply(hp, a, out=step)
             if norm(r) <= tol:
                 break
             np.multiply(r, minv, out=y)
@@ -214,7 +215,7 @@ class _Model:
             full = xc + beta * d
             cut = not self._inside(full)
             if cut:
-                t = np.clip(full, self.lo, self.hi) - xc
+                t = clip(full, self.lo, self.hi) - xc
                 ht = self.hv(t)
             else:  # t = beta d: H t from CG's Hd
                 t, ht = beta * d, beta * hd
@@ -256,18 +257,18 @@ class TrustRegionNewton:
             if escapes != run.escapes:  # the start, or after an escape: a fresh radius, as
                 escapes, alpha = run.escapes, 1.0  # long as the escape or the projected g
                 delta = max(float(norm(run.x - x_last)), float(
-                    norm(np.clip(run.x - run.g, run.lo, run.hi) - run.x)))
+                    norm(clip(run.x - run.g, run.lo, run.hi) - run.x)))
             model = _Model(objective, run.x, run.g, options)
             s, hs, alpha = model.cauchy(alpha, delta)
             s, hs = model.subspace(s, hs, delta)
-            x_new = np.clip(run.x + s, run.lo, run.hi)
+            x_new = clip(run.x + s, run.lo, run.hi)
             s = x_new - run.x
             predicted = model.q(s, hs)
             f_new, fam, g_new = objective.energy_and_grad(x_new)
             objective.check_finite(x_new, f_new, g_new, run.steps + 1)
             actual = f_new - run.f
             # below round-off the ratio is noise: a step that does not raise F is taken
-            noise = 64.0 * _EPS * max(1.0, float(np.sum(np.abs(run.fam))), abs(run.f))
+            noise = 64.0 * _EPS * max(1.0, float(np.abs(run.fam).sum()), abs(run.f))
             if -predicted <= noise and actual > 0.0:  # F cannot resolve what is left to gain
                 x_last = run.x
                 if (done := run.done(StopReason.STALLED)) is not None:

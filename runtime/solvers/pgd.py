@@ -10,6 +10,7 @@ than 2/L are what make pgd fast).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from cfc_dsl.runtime.solvers.base import (
     usable_lipschitz,
 )
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
-from cfc_dsl.runtime.solvers.vectors import dot, norm
+from cfc_dsl.runtime.solvers.vectors import clip, dot, norm
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class ProjectedGradient:
         accepted step costs one kernel pass; backtracking trials are energy-only."""
         lo, hi = objective.lower, objective.upper
         for backtracks in range(options.max_backtracks + 1):
-            trial = np.clip(x - t * d, lo, hi)
+            trial = clip(x - t * d, lo, hi)
             decrease = dot(g, trial - x)
             if decrease >= 0.0:  # the projected step vanished: nothing left to gain along -g
                 return None
@@ -148,20 +149,20 @@ class ProjectedGradient:
                 # the recorded energy is this pass's own value, so Armijo holds for it exactly;
                 # a non-finite one is turned down like any other trial
                 f_new, fam, g_new = objective.energy_and_grad(trial)
-                if np.isfinite(f_new) and f_new <= bound:
+                if math.isfinite(f_new) and f_new <= bound:
                     return trial, t, backtracks, f_new, fam, g_new
                 if reject is not None:
                     reject(f_new, fam, t, backtracks, trial)
                 t *= options.shrink
                 continue
             f_trial, fam_trial = objective.energy(trial)
-            if np.isfinite(f_trial) and f_trial <= bound:
+            if math.isfinite(f_trial) and f_trial <= bound:
                 # The energy recorded for x+ comes from the energy-and-gradient kernels, which
                 # may round differently from the energy-only ones (or, summed in parallel, not
                 # repeat to the last bit): Armijo must hold for that value too, or the recorded
                 # energy could rise by an ulp. A non-finite value goes on to check_finite.
                 f_new, fam, g_new = objective.energy_and_grad(trial)
-                if not np.isfinite(f_new) or f_new <= bound:
+                if not math.isfinite(f_new) or f_new <= bound:
                     return trial, t, backtracks, f_new, fam, g_new
             if reject is not None:
                 reject(f_trial, fam_trial, t, backtracks, trial)

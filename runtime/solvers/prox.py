@@ -12,6 +12,7 @@ pair proxes in sequence, each local step once per block member (SEED_SPEC 3.13).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,7 @@ from cfc_dsl.runtime.solvers.base import (
 )
 from cfc_dsl.runtime.solvers.proxrules import PairRule, colour_classes, rule_for
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
-from cfc_dsl.runtime.solvers.vectors import dot
+from cfc_dsl.runtime.solvers.vectors import clip, dot
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class ProximalGradient:
                 g_rest = run.g - block.gradient(run.x, w)
         for backtracks in range(options.max_backtracks + 1):
             z = run.x - tau * g_rest
-            trial = np.clip(z, lo, hi)
+            trial = clip(z, lo, hi)
             if block is not None:
                 u, v = block.u, block.v
                 trial[u], trial[v] = block.rule.prox(z[u], z[v], tau * w, block.params,
@@ -171,9 +172,9 @@ class ProximalGradient:
                 return True
             bound = run.f - options.armijo_c * moved / tau
             f_trial, _ = objective.energy(trial)
-            if np.isfinite(f_trial) and f_trial <= bound:
+            if math.isfinite(f_trial) and f_trial <= bound:
                 f_new, fam, g_new = objective.energy_and_grad(trial)
-                if not np.isfinite(f_new) or f_new <= bound:
+                if not math.isfinite(f_new) or f_new <= bound:
                     return trial, tau, backtracks, f_new, fam, g_new
             tau *= options.shrink
         return None

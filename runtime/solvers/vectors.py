@@ -26,3 +26,17 @@ def norm(a: np.ndarray) -> float:
     """|a|_2 of a 1-D float64 array, as sqrt(a . a) (what np.linalg.norm computes for one:
     no scaling against overflow either)."""
     return math.sqrt(float(np.einsum("i,i->", a, a)))
+
+
+# np.clip is a Python function that dispatches (~8 us at N = 10^3, most of a clip's cost
+# there) before it calls the `clip` ufunc; the solvers call the ufunc itself: the same
+# function on the same arguments, so the same bits. NumPy keeps it in its private _core
+# namespace, hence the fallback to the public wrapper.
+_clip_ufunc = getattr(getattr(np, "_core", None), "umath", None)
+clip = getattr(_clip_ufunc, "clip", None) or np.clip
+
+
+def inside(z: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """lo <= z <= hi everywhere (the arrays' own all(): np.all's dispatch costs as much
+    as the test at N = 10^3)."""
+    return bool((z >= lo).all() and (z <= hi).all())

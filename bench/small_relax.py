@@ -1,0 +1,196 @@
+"""Where a small relaxation's time goes (issue 12 item 4): the standard workload (a Landau
+term per variable plus 4N random quadratic and directed-hinge edges with per-edge weights,
+as bench/solvers.py builds it) at N = 10^2 and 10^3, relaxed by the default solver (`auto`)
+and by `pgd`. Per row: the wall time of the relaxation, the time spent inside the C kernels
+(each of the backend's kernel entry points wrapped with perf_counter, in this bench only),
+the time in the backend's Python wrappers around them, and the rest, the solver's own
+Python bookkeeping; kernel passes, accepted steps and passes per step; and the second-order
+test's share of the wall time.
+
+The wall time is taken from a run without the timing wrappers (they add ~0.2 us per call);
+the kernel and backend times from a second, identical run with them (the same iterates: the
+wrappers change no arithmetic). Best of `--repeat` runs each, the load average beside.
+
+    python bench/small_relax.py                  # N = 100, 1000; auto and pgd
+    python bench/small_relax.py --sizes 1000 --solvers auto --profile   # + cProfile top 25
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before NumPy loads BLAS
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import cfc_dsl as cfc  # noqa: E402
+from cfc_dsl.runtime.solvers import base as solver_base  # noqa: E402
+
+RANDOM = """\
+model random_workload
+size N = 10
+var x[N] in [0, 1] = 0.9
+data edges[M, 2] : int
+data w[M]
+data hedges[K, 2] : int
+data hw[K]
+factor local[i in 0..N] = landau(x[i]; a = -0.5, b = 1.0)
+factor quad[e in 0..M]  = quadratic(x[edges[e, 0]], x[edges[e, 1]]; w = w[e])
+factor hinge[e in 0..K] = directed_hinge(x[hedges[e, 0]], x[hedges[e, 1]]; w = hw[e])
+"""
+
+
+def workload(compiled: Any, n: int) -> Any:
+    """bench/solvers.py's random workload: 2N quadratic and 2N hinge edges, seeded."""
+    rng = np.random.default_rng(0)
+    return compiled.bind(sizes={"N": n}, init={"x": rng.uniform(0.0, 1.0, n)}, data={
+        "edges": rng.integers(0, n, (2 * n, 2)), "w": rng.uniform(0.1, 2.0, 2 * n),
+        "hedges": rng.integers(0, n, (2 * n, 2)), "hw": rng.uniform(0.1, 2.0, 2 * n)},
+        threads=1)
+
+
+class Clock:
+    """Seconds and calls, summed by name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        perf = time.perf_counter
+
+        def timed(*args: Any) -> Any:
+            t0 = perf()
+            try:
+                return fn(*args)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + perf() - t0
+                self.calls[name] = self.calls.get(name, 0) + 1
+        return timed
+
+    def total(self, prefix: str) -> float:
+        return sum(s for k, s in self.seconds.items() if k.startswith(prefix))
+
+
+def instrument(backend: Any, clock: Clock) -> None:
+    """Wrap the C entry points the backend calls (CBackend's bound calls and cfc_eg_all) as
+    `kernel:*`, and its public methods as `backend:*`. Only the bench does this."""
+    if getattr(backend, "_all", None) is not None:
+        backend._all = clock.wrap("kernel:eg_all", backend._all)
+    for attr in ("_e_plan", "_eg_plan"):
+        plan = getattr(backend, attr, None)
+        if plan is not None:
+            setattr(backend, attr, [clock.wrap(f"kernel:{attr[1:]}", p) for p in plan])
+    if getattr(backend, "_second", None) is not None:
+        backend._second = [(clock.wrap("kernel:hv", hv), clock.wrap("kernel:hd", hd))
+                           for hv, hd in backend._second]
+    for name in ("energy", "energy_and_grad", "hvp", "hess_diag", "family_grads"):
+        method = getattr(backend, name, None)
+        if method is not None:
+            setattr(backend, name, clock.wrap(f"backend:{name}", method))
+
+
+def relax(problem: Any, solver: str, max_steps: int) -> tuple[float, Any, float]:
+    """(wall s, result, seconds in the final second-order tests)."""
+    spent = [0.0]
+    test = solver_base.second_order_test
+
+    def timed_test(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return test(*args, **kwargs)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    solver_base.second_order_test = timed_test
+    try:
+        t0 = time.perf_counter()
+        r = problem.relax(solver, max_steps=max_steps)
+        wall = time.perf_counter() - t0
+    finally:
+        solver_base.second_order_test = test
+    return wall, r, spent[0]
+
+
+def measure(compiled: Any, n: int, solver: str, repeat: int, max_steps: int) -> dict[str, Any]:
+    best: dict[str, Any] = {}
+    for _ in range(repeat):
+        wall, r, so = relax(workload(compiled, n), solver, max_steps)
+        if not best or wall < best["wall"]:
+            best = {"wall": wall, "r": r, "so": so}
+        problem = workload(compiled, n)
+        clock = Clock()
+        instrument(problem.backend, clock)
+        timed_wall, timed, _ = relax(problem, solver, max_steps)
+        if "clock" not in best or timed_wall < best["timed_wall"]:
+            best.update(clock=clock, timed_wall=timed_wall, timed=timed)
+    r, clock = best["r"], best["clock"]
+    assert np.array_equal(r.x, best["timed"].x), "the timing wrappers changed the iterates"
+    kernel, backend = clock.total("kernel:"), clock.total("backend:")
+    return {"n": n, "solver": r.solver if solver != "auto" else f"auto->{r.solver}",
+            "wall": best["wall"], "kernel": kernel, "wrappers": backend - kernel,
+            "python": 1.0 - kernel / best["wall"], "so": best["so"] / best["wall"],
+            "evals": r.result.evaluations, "steps": r.steps,
+            "per_step": r.result.evaluations_per_step,
+            "calls": sum(v for k, v in clock.calls.items() if k.startswith("kernel:")),
+            "reason": r.reason, "energy": r.energy}
+
+
+ROW = "{:>6}  {:<14}{:>10}{:>10}{:>9}{:>9}{:>8}{:>7}{:>7}{:>7}{:>8}  {:<10}{}"
+
+
+def profile(compiled: Any, n: int, solver: str, max_steps: int) -> None:
+    import cProfile
+    import pstats
+
+    problem = workload(compiled, n)
+    prof = cProfile.Profile()
+    prof.runcall(partial(problem.relax, solver, max_steps=max_steps))
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,1000")
+    ap.add_argument("--solvers", default="auto,pgd")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--max-steps", type=int, default=20_000)
+    ap.add_argument("--profile", action="store_true", help="cProfile each row once after")
+    args = ap.parse_args()
+    one, five, fifteen = os.getloadavg()
+    print(f"machine load (1, 5, 15 min): {one:.2f} {five:.2f} {fifteen:.2f}, "
+          f"{os.cpu_count()} cores, best of {args.repeat}, threads=1")
+    compiled = cfc.loads(RANDOM, "random.cfc").compile()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    solvers = [s for s in args.solvers.split(",") if s]
+    for s in solvers:  # untimed warm-up: one-off imports are not charged to a row
+        relax(workload(compiled, 20), s, 50)
+    print(ROW.format("N", "solver", "wall ms", "kernel ms", "wrap ms", "python", "2nd-ord",
+                     "evals", "steps", "ev/st", "us/step", "reason", "  energy"))
+    for n in sizes:
+        for s in solvers:
+            m = measure(compiled, n, s, args.repeat, args.max_steps)
+            print(ROW.format(n, m["solver"], f"{m['wall'] * 1e3:.2f}",
+                             f"{m['kernel'] * 1e3:.2f}", f"{m['wrappers'] * 1e3:.2f}",
+                             f"{m['python']:.0%}", f"{m['so']:.0%}", m["evals"], m["steps"],
+                             f"{m['per_step']:.2f}",
+                             f"{m['wall'] / max(m['steps'], 1) * 1e6:.0f}", m["reason"],
+                             f"  {m['energy']:.12g}"), flush=True)
+    one, five, fifteen = os.getloadavg()
+    print(f"machine load at the end (1, 5, 15 min): {one:.2f} {five:.2f} {fifteen:.2f}")
+    if args.profile:
+        for n in sizes:
+            for s in solvers:
+                print(f"--- cProfile N = {n}, {s}")
+                profile(compiled, n, s, args.max_steps)
+
+
+if __name__ == "__main__":
+    main()
