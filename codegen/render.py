@@ -89,11 +89,11 @@ UNIT_BYTES = 32_000
 MAX_UNITS = 16
 
 
-def split(sizes: list[int], target: int = UNIT_BYTES, most: int = MAX_UNITS) -> list[range]:
+def split(sizes: list[int], target: int | None = None, most: int = MAX_UNITS) -> list[range]:
     """Consecutive groups of `sizes` (bytes per energy), each closed once it reaches the
-    target (raised to total / most, so at most `most` groups); a last group under a quarter
-    of the target joins the one before."""
-    target = max(target, -(-sum(sizes) // most))
+    target (UNIT_BYTES, read at each call; raised to total / most, so at most `most`
+    groups); a last group under a quarter of the target joins the one before."""
+    target = max(UNIT_BYTES if target is None else target, -(-sum(sizes) // most))
     groups, start, size = [], 0, 0
     for i, n in enumerate(sizes):
         size += n
@@ -150,4 +150,5 @@ def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
                         tuple(p.bound for p in prepared), target)
 
 
-__all__ = ["RenderedSource", "Unit", "render", "render_model", "sp"]
+__all__ = ["MAX_UNITS", "UNIT_BYTES", "RenderedSource", "Unit", "render", "render_model", "split",
+           "sp"]
