@@ -4,7 +4,10 @@ for a twin class with the same fields, and the instances stay frozen."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import textwrap
 from typing import Any
 
 import pytest
@@ -110,3 +113,91 @@ def test_compare_hash_and_repr_flags_and_recursion() -> None:
 
             def __eq__(self, other: object) -> bool:
                 return True
+
+
+def _docstring(cls: type) -> str | None:
+    """The docstring written in the class's source, if any (a twin has none of its own)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # made by type() in a test: its body says
+        return cls.__dict__.get("_written_doc")
+    return ast.get_docstring(ast.parse(source).body[0], clean=False)  # type: ignore[arg-type]
+
+
+def _made_the_same(cls: type, twin: type) -> None:
+    """What the stdlib's decorator generates and records, as `@frozen` made it."""
+    assert str(inspect.signature(cls)) == str(inspect.signature(twin)), cls
+    assert cls.__init__.__annotations__ == twin.__init__.__annotations__, cls  # type: ignore[misc]
+    assert cls.__init__.__qualname__ == twin.__init__.__qualname__  # type: ignore[misc]
+    assert [repr(d) for d in cls.__init__.__defaults__ or ()] == [  # type: ignore[misc]
+        repr(d) for d in twin.__init__.__defaults__ or ()], cls  # type: ignore[misc]
+    written = _docstring(cls)
+    assert cls.__doc__ == (twin.__doc__ if written is None else written), cls
+    assert cls.__match_args__ == twin.__match_args__  # type: ignore[attr-defined]
+    ours, theirs = cls.__dataclass_params__, twin.__dataclass_params__  # type: ignore[attr-defined]
+    assert (ours.init, ours.frozen, ours.order) == (theirs.init, theirs.frozen, theirs.order)
+    assert [f.name for f in dataclasses.fields(cls)] == [f.name for f in dataclasses.fields(twin)]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__qualname__)
+def test_every_language_class_has_the_stdlib_init_signature_and_doc(cls: type) -> None:
+    _made_the_same(cls, TWINS[cls])
+    assert cls.__init__.__code__.co_filename.startswith("<frozen ")  # type: ignore[misc]
+
+
+def test_init_defaults_factories_post_init_and_errors_match_the_stdlib() -> None:
+    calls: list[object] = []
+
+    def body() -> dict[str, Any]:
+        return {"__annotations__": {"self": "int", "b": "str", "c": "list[int]"},
+                "b": "x", "c": dataclasses.field(default_factory=list, compare=False),
+                "__post_init__": lambda obj: calls.append(obj.self)}
+
+    ours = frozen(type("Shape", (), body()))
+    theirs = dataclasses.dataclass(frozen=True)(type("Shape", (), body()))
+    _made_the_same(ours, theirs)
+    a, b = ours(1), theirs(1)
+    assert (a.self, a.b, a.c) == (b.self, b.b, b.c) and calls == [1, 1]
+    assert ours(1).c is not a.c  # a fresh list from the factory for each instance
+    assert ours(2, "y", [3]).c == [3] and ours(self=4, b="z").b == "z"
+    for args, kwargs in (((), {}), ((1, 2, 3, 4), {}), ((1,), {"self": 1}), ((1,), {"d": 0})):
+        with pytest.raises(TypeError) as mine:
+            ours(*args, **kwargs)
+        with pytest.raises(TypeError) as stdlib:
+            theirs(*args, **kwargs)
+        assert str(mine.value) == str(stdlib.value)
+    for action in (lambda o: setattr(o, "b", 0), lambda o: delattr(o, "b"),
+                   lambda o: setattr(o, "new", 0)):
+        with pytest.raises(dataclasses.FrozenInstanceError) as mine:
+            action(a)
+        with pytest.raises(dataclasses.FrozenInstanceError) as stdlib:
+            action(b)
+        assert str(mine.value) == str(stdlib.value)
+    assert dataclasses.replace(a, b="q") == ours(1, "q") and dataclasses.asdict(a) == {
+        "self": 1, "b": "x", "c": []}
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        frozen(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 0}))
+
+
+def test_classes_it_cannot_make_itself_go_to_the_stdlib() -> None:
+    """A dataclass base, an InitVar or an init=False field: the stdlib compiles the methods
+    (and checks what it checks), the shared eq, hash and repr stay."""
+    @frozen
+    class Base:
+        a: int
+
+    @frozen
+    class Derived(Base):
+        b: int = 2
+
+    @frozen
+    class Later:
+        a: int
+        n: int = dataclasses.field(default=0, init=False)
+
+    for cls in (Derived, Later):
+        assert cls.__init__.__code__.co_filename == "<string>"  # type: ignore[misc]
+        assert cls.__eq__ is Base.__eq__ and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert Derived(1) == Derived(1) != Derived(1, 3) and Later(5).n == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Derived(1).b = 0  # type: ignore[misc]
