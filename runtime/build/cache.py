@@ -13,13 +13,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from cfc_dsl.cachedir import cache_root
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.frozen import frozen
 from cfc_dsl.runtime.build import heal
 
 # 2: the modules define cfc_hb_<energy>; entry.json has "lipschitz"
@@ -30,7 +30,7 @@ from cfc_dsl.runtime.build import heal
 CACHE_SCHEMA = 6
 
 
-@dataclass(frozen=True)
+@frozen
 class CacheKey:
     """Every input that changes the compiled module. The digest names the cache entry."""
 
@@ -50,7 +50,7 @@ class CacheKey:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
+@frozen
 class CacheEntry:
     path: Path
     digest: str
@@ -127,6 +127,8 @@ def _build_into(root: Path, final: Path, key: CacheKey,
                 build: Callable[[Path], dict[str, object]]) -> None:
     digest = final.name
     try:
+        import tempfile  # the miss path: a hit creates nothing
+
         staging = Path(tempfile.mkdtemp(prefix=f".tmp-{digest}-", dir=root))
     except OSError as exc:
         raise heal.disk_error(root, exc, "creating a build folder") from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -63,6 +62,7 @@ def find_nvcc() -> str | None:
 @lru_cache(maxsize=4)
 def _nvcc_version(command: str) -> str:
     """nvcc's "release" line: its first line is the same for every version."""
+    import subprocess  # here: only a CUDA build asks
     try:
         out = subprocess.run([*shlex.split(command), "--version"], capture_output=True,
                              text=True, timeout=60)

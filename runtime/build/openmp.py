@@ -12,14 +12,11 @@ import hashlib
 import json
 import os
 import shlex
-import subprocess
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 from cfc_dsl.runtime.build.cache import cache_dir
-from cfc_dsl.runtime.build.compiler import compiler_env
 
 OPENMP_FLAGS = ("-fopenmp",)
 _TEST = """#include <omp.h>
@@ -41,6 +38,11 @@ def _memo(command: str, version: str) -> Path:
 
 
 def _probe(command: str) -> bool:
+    import subprocess  # here: the answer is remembered in the cache folder (_supported)
+    import tempfile
+
+    from cfc_dsl.runtime.build.compiler import compiler_env
+
     with tempfile.TemporaryDirectory(prefix="cfc-openmp-") as tmp:
         Path(tmp, "probe.c").write_text(_TEST)
         argv = [*shlex.split(command), *OPENMP_FLAGS, "-fPIC", "-shared", "probe.c",

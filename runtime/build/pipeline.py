@@ -12,11 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
-import subprocess
-import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +23,9 @@ import cffi
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.model import Model, Target
 from cfc_dsl.runtime.build import cache
-from cfc_dsl.runtime.build.compiler import compiler_env, run_compiler
 from cfc_dsl.runtime.build.cuda import CUDA_TARGET
 from cfc_dsl.runtime.build.targets import C_TARGET, BuildTarget
 from cfc_dsl.runtime.build.toolchain import Toolchain, toolchain
-from cfc_dsl.runtime.build.units import UnitJob, compile_units
 from cfc_dsl.version import __version__
 
 TARGETS: dict[Target, BuildTarget] = {Target.C: C_TARGET, Target.CUDA: CUDA_TARGET}
@@ -139,8 +134,13 @@ def build_cuda(model: Model, require_device: bool = True) -> CompiledKernels:
 def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey,
              staging: Path) -> dict[str, object]:
     """Render, write and compile into `staging`; returns the entry's metadata."""
+    # the miss path's imports: a cache hit starts no thread and runs no process
+    from concurrent.futures import ThreadPoolExecutor
+
     from cfc_dsl.codegen.bounds import model_summary
     from cfc_dsl.codegen.render import render_model
+    from cfc_dsl.runtime.build.compiler import run_compiler
+    from cfc_dsl.runtime.build.units import UnitJob, compile_units
 
     rendered = render_model(model, spec.target)
     module = module_name(key.digest(), spec.target)
@@ -196,6 +196,10 @@ def _load(spec: BuildTarget, entry: cache.CacheEntry) -> tuple[Any, Any]:
 
 def strict_compile_check(source: str) -> str:
     """Compile `source` with -Wall -Wextra -Werror; returns the compiler output ('' if clean)."""
+    import subprocess
+    import tempfile
+
+    from cfc_dsl.runtime.build.compiler import compiler_env
     from cfc_dsl.runtime.build.toolchain import STRICT_FLAGS
 
     tc = toolchain()

@@ -12,7 +12,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -110,6 +109,7 @@ def compiler_version(command: str) -> str:
 
 def _run_version(command: str) -> str:
     """The first line `command --version` prints (through ccache: the real compiler's)."""
+    import subprocess  # here: a cache hit reads the version from the cache folder
     try:
         out = subprocess.run([*shlex.split(command), "--version"], capture_output=True,
                              text=True, timeout=60)
