@@ -1,11 +1,14 @@
 """Where a small relaxation's time goes (issue 12 item 4): the standard workload (a Landau
 term per variable plus 4N random quadratic and directed-hinge edges with per-edge weights,
 as bench/solvers.py builds it) at N = 10^2 and 10^3, relaxed by the default solver (`auto`)
-and by `pgd`. Per row: the wall time of the relaxation, the time spent inside the C kernels
-(each of the backend's kernel entry points wrapped with perf_counter, in this bench only),
-the time in the backend's Python wrappers around them, and the rest, the solver's own
-Python bookkeeping; kernel passes, accepted steps and passes per step; and the second-order
-test's share of the wall time.
+and by `pgd`, whose steps run in C where they can (solvers/cloop.py), and `pgd:py`, the
+same with CFC_C_LOOPS=0 (its Python loop, the baseline). Per row: the wall time of the
+relaxation; the time spent inside the C kernels (each of the backend's kernel entry points
+wrapped with perf_counter, in this bench only; the passes the C loop makes itself, which no
+wrapper sees, at the cost of one `cfc_eg_all` pass timed alone in this run); the time in
+the backend's Python wrappers around them; "python", the share of the wall time outside
+the kernels (the C loop's own arithmetic counts here too); kernel passes, accepted steps
+and passes per step; and the second-order test's share of the wall time.
 
 The wall time is taken from a run without the timing wrappers (they add ~0.2 us per call);
 the kernel and backend times from a second, identical run with them (the same iterates: the
@@ -119,8 +122,38 @@ def relax(problem: Any, solver: str, max_steps: int) -> tuple[float, Any, float]
     return wall, r, spent[0]
 
 
-def measure(compiled: Any, n: int, solver: str, repeat: int, max_steps: int) -> dict[str, Any]:
+def pass_cost(problem: Any, repeat: int = 200) -> float:
+    """Seconds per `cfc_eg_all` pass at the start point, called directly (no wrapper)."""
+    backend = problem.backend
+    if getattr(backend, "_all", None) is None:
+        return 0.0
+    x = np.ascontiguousarray(problem.point(None))
+    g, w = np.zeros_like(x), np.ascontiguousarray(backend.weights)
+    ptr = partial(backend.ffi.from_buffer, "double[]")
+    call = partial(backend._all, len(backend._families), backend._families, ptr(w), ptr(x),
+                   ptr(g), x.size, backend._ep)
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(repeat):
+            call()
+        best = min(best, (time.perf_counter() - t0) / repeat)
+    return best
+
+
+def measure(compiled: Any, n: int, spec: str, repeat: int, max_steps: int) -> dict[str, Any]:
+    solver, _, variant = spec.partition(":")
+    if variant == "py":
+        os.environ["CFC_C_LOOPS"] = "0"
+    try:
+        return _measure(compiled, n, solver, repeat, max_steps) | {"spec": spec}
+    finally:
+        os.environ.pop("CFC_C_LOOPS", None)
+
+
+def _measure(compiled: Any, n: int, solver: str, repeat: int, max_steps: int) -> dict[str, Any]:
     best: dict[str, Any] = {}
+    cost = pass_cost(workload(compiled, n))
     for _ in range(repeat):
         wall, r, so = relax(workload(compiled, n), solver, max_steps)
         if not best or wall < best["wall"]:
@@ -134,16 +167,20 @@ def measure(compiled: Any, n: int, solver: str, repeat: int, max_steps: int) -> 
     r, clock = best["r"], best["clock"]
     assert np.array_equal(r.x, best["timed"].x), "the timing wrappers changed the iterates"
     kernel, backend = clock.total("kernel:"), clock.total("backend:")
+    wrappers = backend - kernel
+    seen = clock.calls.get("backend:energy", 0) + clock.calls.get("backend:energy_and_grad", 0)
+    in_c = max(0, best["timed"].result.evaluations - seen)  # passes the C loop made
+    kernel += in_c * cost
     return {"n": n, "solver": r.solver if solver != "auto" else f"auto->{r.solver}",
-            "wall": best["wall"], "kernel": kernel, "wrappers": backend - kernel,
+            "wall": best["wall"], "kernel": kernel, "wrappers": wrappers,
             "python": 1.0 - kernel / best["wall"], "so": best["so"] / best["wall"],
             "evals": r.result.evaluations, "steps": r.steps,
             "per_step": r.result.evaluations_per_step,
-            "calls": sum(v for k, v in clock.calls.items() if k.startswith("kernel:")),
+            "in_c": in_c,
             "reason": r.reason, "energy": r.energy}
 
 
-ROW = "{:>6}  {:<14}{:>10}{:>10}{:>9}{:>9}{:>8}{:>7}{:>7}{:>7}{:>8}  {:<10}{}"
+ROW = "{:>6}  {:<17}{:>10}{:>10}{:>9}{:>9}{:>8}{:>7}{:>7}{:>7}{:>8}  {:<10}{}"
 
 
 def profile(compiled: Any, n: int, solver: str, max_steps: int) -> None:
@@ -159,7 +196,8 @@ def profile(compiled: Any, n: int, solver: str, max_steps: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,1000")
-    ap.add_argument("--solvers", default="auto,pgd")
+    ap.add_argument("--solvers", default="auto,pgd,pgd:py",
+                    help="solver names; NAME:py runs it with CFC_C_LOOPS=0")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--max-steps", type=int, default=20_000)
     ap.add_argument("--profile", action="store_true", help="cProfile each row once after")
@@ -170,14 +208,15 @@ def main() -> None:
     compiled = cfc.loads(RANDOM, "random.cfc").compile()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     solvers = [s for s in args.solvers.split(",") if s]
-    for s in solvers:  # untimed warm-up: one-off imports are not charged to a row
-        relax(workload(compiled, 20), s, 50)
+    for s in solvers:  # untimed warm-up: one-off imports and builds are not charged to a row
+        relax(workload(compiled, 20), s.partition(":")[0], 50)
     print(ROW.format("N", "solver", "wall ms", "kernel ms", "wrap ms", "python", "2nd-ord",
                      "evals", "steps", "ev/st", "us/step", "reason", "  energy"))
     for n in sizes:
         for s in solvers:
             m = measure(compiled, n, s, args.repeat, args.max_steps)
-            print(ROW.format(n, m["solver"], f"{m['wall'] * 1e3:.2f}",
+            name = m["solver"] + (" (py)" if m["spec"].endswith(":py") else "")
+            print(ROW.format(n, name, f"{m['wall'] * 1e3:.2f}",
                              f"{m['kernel'] * 1e3:.2f}", f"{m['wrappers'] * 1e3:.2f}",
                              f"{m['python']:.0%}", f"{m['so']:.0%}", m["evals"], m["steps"],
                              f"{m['per_step']:.2f}",
@@ -189,7 +228,10 @@ def main() -> None:
         for n in sizes:
             for s in solvers:
                 print(f"--- cProfile N = {n}, {s}")
-                profile(compiled, n, s, args.max_steps)
+                if s.endswith(":py"):
+                    os.environ["CFC_C_LOOPS"] = "0"
+                profile(compiled, n, s.partition(":")[0], args.max_steps)
+                os.environ.pop("CFC_C_LOOPS", None)
 
 
 if __name__ == "__main__":

@@ -164,14 +164,17 @@ class Run:
 
     def accept(self, step: int, x: np.ndarray, f: float, fam: np.ndarray, g: np.ndarray,
                t: float, backtracks: int, margin: float | None,
-               curvature: float | None = None) -> bool:
-        """Move to an accepted state (energy no higher); True when the energy has stalled."""
-        self.objective.check_finite(x, f, g, step)
+               curvature: float | None = None, pgn: float | None = None) -> bool:
+        """Move to an accepted state (energy no higher); True when the energy has stalled.
+        `pgn`: the state's projected-gradient norm from a caller that computed it with the
+        same arithmetic and has checked x, F and g finite (the C loop, cloop.py)."""
+        if pgn is None:
+            self.objective.check_finite(x, f, g, step)
         small = self.f - f <= self.options.ftol * max(1.0, abs(self.f))
         self.stalled = self.stalled + 1 if small else 0
         self.x, self.f, self.fam, self.g = x, f, fam, g
         self.steps = step
-        self.pgn = projected_gradient_norm(x, g, self.lo, self.hi)
+        self.pgn = projected_gradient_norm(x, g, self.lo, self.hi) if pgn is None else pgn
         self.recorder.record(step, x, f, fam, self.pgn, t, backtracks, margin=margin,
                              min_curvature=curvature)
         return self.stalled >= self.options.stall_steps

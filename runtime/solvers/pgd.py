@@ -26,6 +26,7 @@ from cfc_dsl.runtime.solvers.base import (
     StopReason,
     usable_lipschitz,
 )
+from cfc_dsl.runtime.solvers.cloop import PgdLoop
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
 from cfc_dsl.runtime.solvers.vectors import clip, dot, norm
 
@@ -70,6 +71,7 @@ class ProjectedGradient:
         cap = L if options.lipschitz_cap else None
         run = Run(objective, x0, options, self.name, 2.0 / cap if cap else None, progress)
         escapes, together = -1, True
+        loop = PgdLoop.for_run(objective, run, options)  # the steps in C, where they apply
         while run.steps < options.max_steps:
             if run.converged:
                 if (done := run.done(StopReason.CONVERGED)) is not None:
@@ -78,6 +80,16 @@ class ProjectedGradient:
             if escapes != run.escapes:  # the start, or after an escape: no step history
                 escapes, t = run.escapes, self._first_step(run, L, options)
                 together = True
+            if loop is not None:
+                before = run.steps
+                stop, t = loop.advance(run, t, options)
+                if stop is not None:
+                    if (done := run.done(stop)) is not None:
+                        return done
+                    continue
+                if run.steps > before or run.converged:
+                    continue
+                loop = None  # the C loop saw a stop the Python test does not: step here
             step = run.steps + 1
             d = self._direction(run.g, options)
             accepted = self._line_search(objective, run.x, run.f, run.g, d, t, options,
