@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -118,6 +116,8 @@ def write_output(path: Path, payload: str | bytes | Callable[[Path], None], flag
 
 
 def _replace(path: Path, payload: str | bytes | Callable[[Path], None], suffix: str) -> None:
+    import tempfile  # here: a run that writes no file (the usual `cfc run`) never needs it
+
     tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +159,9 @@ def _write_in_place(target: Path, payload: str | bytes | Callable[[Path], None],
         if isinstance(payload, (str, bytes)):
             sink.write(payload.encode() if isinstance(payload, str) else payload)
             return
+        import shutil
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="cfc-out-") as folder:
             # a writer function wants a path; it gets a private file that is then copied
             staged = Path(folder) / f"out{suffix}"

@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.frozen import frozen
 from cfc_dsl.model import Model, Target
 from cfc_dsl.runtime.backends.native import (
     Backend,
@@ -34,7 +34,7 @@ from cfc_dsl.runtime.solvers.base import Progress
 from cfc_dsl.runtime.solvers.registry import Needs
 
 
-@dataclass(frozen=True)
+@frozen
 class CompiledModel:
     model: Model
     kernels: CompiledKernels | None  # None: the Python reference backend is used

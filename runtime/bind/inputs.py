@@ -9,13 +9,14 @@ at the declaration or the command-line argument it concerns.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span, did_you_mean, plural
+from cfc_dsl.frozen import frozen
 from cfc_dsl.model import DataSpec, DType, Model
 from cfc_dsl.runtime.bind.data import Budget, load_array
 from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
@@ -23,7 +24,7 @@ from cfc_dsl.runtime.bind.evaluate import Env, as_int, evaluate
 MAX_INSTANCES = 500_000_000
 
 
-@dataclass(frozen=True)
+@frozen
 class Setting:
     """A `--set NAME=VALUE` (or a keyword of `bind`); `span` points into the command line."""
 
@@ -32,14 +33,14 @@ class Setting:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class DataInput:
     name: str
     value: Path | np.ndarray
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Settings:
     """`--set` values sorted by what they set."""
 

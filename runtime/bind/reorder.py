@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.frozen import frozen
 from cfc_dsl.runtime.bind.copies import SlotCopies, slot_copies
 
 
@@ -40,7 +41,7 @@ class Reorder(Enum):
                            "choose one of: none, sort, rcm") from None
 
 
-@dataclass(frozen=True)
+@frozen
 class Locality:
     """Instance order per family (None: as bound) and the variable numbering."""
 

@@ -9,17 +9,17 @@ homotopy driver and the expansion runtime read them. Nothing here reaches the ke
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from cfc_dsl import syntax as ast
+from cfc_dsl.frozen import frozen
 from cfc_dsl.model import FactorFamily, ScheduleShape
 from cfc_dsl.runtime.bind.evaluate import Env, evaluate
 from cfc_dsl.runtime.bind.inputs import bind_error
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundSchedule:
     """A family's weight per stage: stage 0 has `start`, stage `stages - 1` has `end` (the
     family's bound weight, after any `--set weight.F=...`)."""
@@ -43,7 +43,7 @@ class BoundSchedule:
         return np.array([self.weight_at(k) for k in range(self.stages)], dtype=np.float64)
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundGate:
     """A gated family's admission cost (per family, or per instance when `per_instance`)."""
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
 from cfc_dsl import syntax as ast
 from cfc_dsl.diagnostics import Span, did_you_mean
+from cfc_dsl.frozen import frozen
 from cfc_dsl.model import FactorFamily, Model
 from cfc_dsl.runtime.bind.evaluate import Env, as_int, check_index, evaluate
 from cfc_dsl.runtime.bind.inputs import (
@@ -36,7 +37,7 @@ __all__ = ["BoundModel", "DataInput", "FamilyTable", "Setting", "VariableLayout"
            "expand_ranges", "settable_names"]
 
 
-@dataclass(frozen=True)
+@frozen
 class VariableLayout:
     name: str
     shape: tuple[int, ...]
@@ -55,7 +56,7 @@ class VariableLayout:
         return f"{self.name}[{', '.join(str(int(i)) for i in idx)}]"
 
 
-@dataclass(frozen=True)
+@frozen
 class FamilyTable:
     """One factor family's instances, in structure-of-arrays form."""
 
@@ -86,7 +87,7 @@ class FamilyTable:
         return f"factor '{self.name}' at {at}"
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundModel:
     model: Model
     sizes: Mapping[str, int]

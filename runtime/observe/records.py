@@ -8,15 +8,15 @@ builds the records inside the shared `Run` loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
+from cfc_dsl.frozen import frozen
 
 MAX_TRACED = 1000  # a traced variable with more elements needs an explicit index range
 
 
-@dataclass(frozen=True)
+@frozen
 class VariableStats:
     """min / mean / max of one variable at the recorded state."""
 
@@ -26,7 +26,7 @@ class VariableStats:
     max: float
 
 
-@dataclass(frozen=True)
+@frozen
 class StepRecord:
     """One step of a relaxation. Step 0 is the initial state; a rejected trial repeats the
     step number of the step it tried to take, with `accepted` false and the trial's energy.
@@ -60,7 +60,7 @@ class Tracker(Protocol):
     def on_finish(self, result: Any) -> None: ...
 
 
-@dataclass(frozen=True)
+@frozen
 class TraceVar:
     """A variable whose elements get their own trace columns: flat state indices and the
     column name of each."""
@@ -70,7 +70,7 @@ class TraceVar:
     columns: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class VariableSpan:
     """Where one variable lies in the flat state (for min/mean/max columns)."""
 
@@ -79,7 +79,7 @@ class VariableSpan:
     size: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Observe:
     """Who listens to a run and what is computed for them. `problem.relax(progress=...)`
     takes one; a plain callable (step, energy, |projected gradient|) still works."""

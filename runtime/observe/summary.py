@@ -6,19 +6,19 @@ with `--show eta[18:23],gate`. Each part is plain data (`summary_json`) and line
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from cfc_dsl.diagnostics import CfcError, ErrorKind, Span
+from cfc_dsl.frozen import frozen
 from cfc_dsl.runtime.observe.records import parse_item, split_items
 
 MAX_RESIDUAL_INSTANCES = 2_000_000  # above this, the per-instance pass is skipped
 TOP = 3
 
 
-@dataclass(frozen=True)
+@frozen
 class BoundCount:
     variable: str
     size: int
@@ -26,7 +26,7 @@ class BoundCount:
     at_upper: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Residual:
     where: str  # "factor 'link' at i = 3"
     energy: float  # the instance's weighted energy
