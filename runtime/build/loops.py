@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,6 @@ from typing import Any
 from cfc_dsl.cachedir import private, writable_by_others
 from cfc_dsl.diagnostics import CfcError
 from cfc_dsl.runtime.build.cache import cache_dir
-from cfc_dsl.runtime.build.compiler import run_compiler
 from cfc_dsl.runtime.build.toolchain import C_FLAGS, SHARED_FLAGS, compiler_hint, toolchain
 
 LINK_FLAGS = ("-lm",)
@@ -67,6 +64,13 @@ def _load(name: str, source: str, cdef: str, folder: Path) -> tuple[Any, Any] | 
 
 def _build(name: str, source: str, tc: Any, flags: tuple[str, ...], folder: Path,
            path: Path) -> None:
+    # here, not at the top: a run whose library is built imports none of them (the
+    # cache-hit rule of runtime/build, tests/test_startup.py)
+    import shutil
+    import tempfile
+
+    from cfc_dsl.runtime.build.compiler import run_compiler
+
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".loop-{name}-", dir=folder))  # mode 0700
     try:
