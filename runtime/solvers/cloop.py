@@ -208,6 +208,10 @@ class PgdLoop:
         if (options.normalize_grads or options.max_grad_norm or options.lipschitz_cap
                 or run.recorder.observe.trackers or run.recorder.observe.rejected):
             return None
+        from cfc_dsl.runtime.objective import Objective
+
+        if type(objective) is not Objective:  # one whose F could differ from the kernels'
+            return None
         w = getattr(objective, "weights", None)
         found = _eg_all(getattr(objective, "backend", None))
         if found is None or not isinstance(w, np.ndarray) or w.dtype != np.float64 \
