@@ -23,8 +23,20 @@ HELPER_PREFIX = "cfc_"  # a C spelling with this prefix names a helper of helper
 EXACT_INT = 2**53  # every integer of smaller magnitude is exactly a double
 
 
+def c99_math_macros() -> dict[sp.Expr, str]:
+    """The constants C99CodePrinter prints as math.h macros (pi -> M_PI), as SymPy's
+    `get_math_macros` lists them less its entries keyed by sympy.codegen.cfunctions nodes
+    (log2(E), Sqrt(2), ...), which no derived expression holds: building SymPy's table
+    imports that module, ~30 ms of every compile. tests/test_codegen.py compares the two."""
+    e, pi, sqrt, log = sp.E, sp.pi, sp.sqrt, sp.log
+    return {e: "M_E", 1 / log(2): "M_LOG2E", log(2): "M_LN2", log(10): "M_LN10", pi: "M_PI",
+            pi / 2: "M_PI_2", pi / 4: "M_PI_4", 1 / pi: "M_1_PI", 2 / pi: "M_2_PI",
+            2 / sqrt(pi): "M_2_SQRTPI", sqrt(2): "M_SQRT2", 1 / sqrt(2): "M_SQRT1_2"}
+
+
 class CfcCodePrinter(C99CodePrinter):
     printmethod = "_cfc_ccode"
+    math_macros = c99_math_macros()  # set here, so C99CodePrinter builds no table of its own
 
     def _print_Integer(self, expr: sp.Integer) -> str:
         """Past 2^53 an integer literal would be C's (truncated past 2^64) but Python's exact;

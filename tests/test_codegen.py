@@ -276,3 +276,18 @@ def test_generated_kernels_use_no_pow_for_integer_exponents(
 def test_printer_refuses_heaviside_and_diracdelta(fn: type[sp.Function]) -> None:
     with pytest.raises(ValueError):
         ccode(fn(X) + 1)
+
+
+def test_math_macros_are_sympys_less_the_cfunctions_entries() -> None:
+    """printer.c99_math_macros is SymPy's C99 table without the keys built from
+    sympy.codegen.cfunctions (which no derived expression holds): the printer sets it so
+    that SymPy does not import that module; a SymPy that changes its table fails here."""
+    from sympy.codegen.cfunctions import Sqrt, log2
+    from sympy.printing.c import get_math_macros
+
+    from cfc_dsl.codegen.printer import _BOUND_PRINTER, _PRINTER, c99_math_macros
+
+    sympys = {k: v for k, v in get_math_macros().items() if not k.atoms(Sqrt, log2)}
+    assert c99_math_macros() == sympys
+    assert _PRINTER.math_macros == sympys and _BOUND_PRINTER.math_macros == sympys
+    assert ccode(sp.pi / 2) == "M_PI_2" and ccode(sp.E) == "M_E"
