@@ -13,11 +13,9 @@ CFC_COMPILE_WORKERS=N caps the pool (1: serial).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +81,8 @@ def workers(jobs: int) -> int:
     """How many processes to prepare `jobs` energies in (1: here, serially)."""
     if jobs < PARALLEL_MIN or threading.active_count() > 1:
         return 1
+    import multiprocessing  # here: a model with fewer energies never needs it (~10 ms)
+
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -100,6 +100,9 @@ def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:
     done: list[Prepared | None] = [None] * len(todo)
     count = workers(len(todo))
     if count > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         try:
             with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
                 done = list(pool.map(_attempt, todo, chunksize=1))
