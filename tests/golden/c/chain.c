@@ -119,7 +119,9 @@ CFC_NOINLINE static double cfc_egm_landau(int64_t n, const int64_t *restrict s_x
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -179,7 +181,9 @@ CFC_NOINLINE static void cfc_hvm_landau(int64_t n, const int64_t *restrict s_x, 
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
@@ -206,7 +210,9 @@ CFC_NOINLINE static void cfc_hdm_landau(int64_t n, const int64_t *restrict s_x, 
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -292,8 +298,10 @@ CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict 
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -355,8 +363,10 @@ CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double u_x = V[s_x[k]];
             const double u_y = V[s_y[k]];
@@ -385,8 +395,10 @@ CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double p_w = P_w[k];
             const double t0 = 2*p_w;

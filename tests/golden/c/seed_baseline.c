@@ -119,7 +119,9 @@ CFC_NOINLINE static double cfc_egm_gate_benefit(int64_t n, const int64_t *restri
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
-                if (on_g) CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_g = X[s_g[k]];
             const double p_w = P_w[k];
@@ -271,7 +273,9 @@ CFC_NOINLINE static double cfc_egm_gate_local(int64_t n, const int64_t *restrict
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -328,7 +332,9 @@ CFC_NOINLINE static void cfc_hvm_gate_local(int64_t n, const int64_t *restrict s
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
@@ -354,7 +360,9 @@ CFC_NOINLINE static void cfc_hdm_gate_local(int64_t n, const int64_t *restrict s
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -439,8 +447,10 @@ CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict 
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -502,8 +512,10 @@ CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double u_x = V[s_x[k]];
             const double u_y = V[s_y[k]];
@@ -532,8 +544,10 @@ CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double p_w = P_w[k];
             const double t0 = 2*p_w;

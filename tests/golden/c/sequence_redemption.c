@@ -121,8 +121,10 @@ CFC_NOINLINE static double cfc_egm_asym_hinge(int64_t n, const int64_t *restrict
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -190,8 +192,10 @@ CFC_NOINLINE static void cfc_hvm_asym_hinge(int64_t n, const int64_t *restrict s
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -227,8 +231,10 @@ CFC_NOINLINE static void cfc_hdm_asym_hinge(int64_t n, const int64_t *restrict s
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -323,8 +329,10 @@ CFC_NOINLINE static double cfc_egm_directed_hinge(int64_t n, const int64_t *rest
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -388,8 +396,10 @@ CFC_NOINLINE static void cfc_hvm_directed_hinge(int64_t n, const int64_t *restri
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -421,8 +431,10 @@ CFC_NOINLINE static void cfc_hdm_directed_hinge(int64_t n, const int64_t *restri
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -511,7 +523,9 @@ CFC_NOINLINE static double cfc_egm_gate_benefit(int64_t n, const int64_t *restri
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_g[k + CFC_AHEAD]], 0);
-                if (on_g) CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_g[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_g = X[s_g[k]];
             const double p_w = P_w[k];
@@ -663,7 +677,9 @@ CFC_NOINLINE static double cfc_egm_gate_local(int64_t n, const int64_t *restrict
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -720,7 +736,9 @@ CFC_NOINLINE static void cfc_hvm_gate_local(int64_t n, const int64_t *restrict s
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
@@ -746,7 +764,9 @@ CFC_NOINLINE static void cfc_hdm_gate_local(int64_t n, const int64_t *restrict s
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -829,7 +849,9 @@ CFC_NOINLINE static double cfc_egm_landau(int64_t n, const int64_t *restrict s_x
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -889,7 +911,9 @@ CFC_NOINLINE static void cfc_hvm_landau(int64_t n, const int64_t *restrict s_x, 
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double u_x = V[s_x[k]];
@@ -916,7 +940,9 @@ CFC_NOINLINE static void cfc_hdm_landau(int64_t n, const int64_t *restrict s_x, 
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
@@ -1002,8 +1028,10 @@ CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict 
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&X[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&X[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&G[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&G[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double v_x = X[s_x[k]];
             const double v_y = X[s_y[k]];
@@ -1065,8 +1093,10 @@ CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_
             if (k + CFC_AHEAD < n) {
                 CFC_PREFETCH(&V[s_x[k + CFC_AHEAD]], 0);
                 CFC_PREFETCH(&V[s_y[k + CFC_AHEAD]], 0);
-                if (on_x) CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&HV[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&HV[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double u_x = V[s_x[k]];
             const double u_y = V[s_y[k]];
@@ -1095,8 +1125,10 @@ CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
         for (int64_t k = b0; k < b1; ++k) {
             if (k + CFC_AHEAD < n) {
-                if (on_x) CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
-                if (on_y) CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                if (only < 0) {
+                    CFC_PREFETCH(&D[s_x[k + CFC_AHEAD]], 1);
+                    CFC_PREFETCH(&D[s_y[k + CFC_AHEAD]], 1);
+                }
             }
             const double p_w = P_w[k];
             const double t0 = 2*p_w;
