@@ -102,14 +102,17 @@ def test_cuda_and_c_share_the_printer_and_the_cdef() -> None:
     model = cfc.load(str(EXAMPLES / "chain.cfc"))
     c, cu = render_model(model, Target.C), render_model(model, Target.CUDA)
     # one cffi declaration serves both targets; the C target adds only its OpenMP entry
-    # points (cfc_openmp, and per energy cfc_ep_, cfc_egp_, cfc_hvp_, cfc_hdp_) and the one-call
-    # evaluation (cfc_egv_ per energy, cfc_eg_all and its two types), which CUDA has no use for
+    # points (cfc_openmp, the threaded drivers cfc_ep, cfc_egp, cfc_hvp, cfc_hdp and per energy
+    # its descriptor cfc_kernel_) and the one-call evaluation (cfc_egv_ per energy, cfc_eg_all
+    # and its two types), which CUDA has no use for
     c_lines, cu_lines = c.cdef.splitlines(), cu.cdef.splitlines()
     extra = [line for line in c_lines if line not in cu_lines]
     assert [line for line in c_lines if line in cu_lines] == cu_lines
-    threaded = ("int cfc_openmp(", "double cfc_ep_", "double cfc_egp_", "void cfc_hvp_",
-                "void cfc_hdp_", "double cfc_egv_", "typedef double (*cfc_egv_fn)(",
-                "typedef struct { cfc_egv_fn eg;", "void cfc_eg_all(")
+    threaded = ("int cfc_openmp(", "double cfc_ep(", "double cfc_egp(", "void cfc_hvp(",
+                "void cfc_hdp(", "typedef struct cfc_kernel cfc_kernel;",
+                "const cfc_kernel *cfc_kernel_", "double cfc_egv_",
+                "typedef double (*cfc_egv_fn)(", "typedef struct { cfc_egv_fn eg;",
+                "void cfc_eg_all(")
     assert extra and all(line.startswith(threaded) for line in extra), extra
     body = [line.strip() for line in c.source.splitlines()
             if line.strip().startswith(("const double t", "const double v_", "block +="))]
