@@ -14,7 +14,8 @@
 2. Cache-hit run: `cfc run examples/chain.cfc` with the kernels already in the cache,
    against the bare interpreter start-up `python -c "import numpy, cffi"`. The two are
    timed alternately (median of `--warm` runs each, default 7). Target: at most 2x. The
-   heavy packages a cache-hit run imports are listed (from `sys.modules` at its exit).
+   heavy packages a cache-hit run imports are listed (from `sys.modules` at its exit), with
+   how many modules it loads beside the bare start.
 
 Bytecode caching is on by default (the children run without PYTHONDONTWRITEBYTECODE, after
 one untimed warm-up that writes the .pyc files), as in a user's install; `--no-bytecode`
@@ -161,17 +162,22 @@ HIT_PROBE = r"""
 import sys
 from cfc_dsl.cli.main import main
 code = main(["run", sys.argv[1], "-q"])
+print(len(sys.modules))
 print(",".join(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2].split(",")))))
 raise SystemExit(code)
 """
 
 
-def heavy_on_hit(env: dict[str, str]) -> str:
+def heavy_on_hit(env: dict[str, str]) -> tuple[str, int, int]:
     """The HEAVY packages in sys.modules when a cache-hit `cfc run` is done (not -X
-    importtime: a stage that redirects stderr can swallow its lines)."""
+    importtime: a stage that redirects stderr can swallow its lines), and how many modules
+    it and the bare start have loaded (each one is a file found, read and run)."""
     out = subprocess.run([sys.executable, "-c", HIT_PROBE, str(RUN_MODEL), ",".join(HEAVY)],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    lines = out.stdout.splitlines()
+    bare = subprocess.run([sys.executable, "-c", "import sys, numpy, cffi; print(len(sys.modules))"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return lines[-1].strip(), int(lines[-2]), int(bare.stdout)
 
 
 def fmt(values: list[float]) -> str:
@@ -230,7 +236,7 @@ def cache_hit_runs(cfc: list[str], env: dict[str, str], runs: int) -> None:
         timed(run_cmd, env)  # fills the cache
         timed(bare_cmd, env)  # warms the page cache for the interpreter itself
         pairs = [(timed(run_cmd, env)[0], timed(bare_cmd, env)[0]) for _ in range(runs)]
-        heavy = heavy_on_hit(env)
+        heavy, modules, bare_modules = heavy_on_hit(env)
     runs_, bares = [r for r, _ in pairs], [b for _, b in pairs]
     run_median, bare_median = statistics.median(runs_), statistics.median(bares)
     ratio = run_median / bare_median
@@ -241,7 +247,8 @@ def cache_hit_runs(cfc: list[str], env: dict[str, str], runs: int) -> None:
     print(f"  medians        : {run_median:.3f} s vs {bare_median:.3f} s")
     print(f"  ratio          : {ratio:.2f}x   target <= {TARGET_STARTUP:g}x: "
           f"{'met' if ratio <= TARGET_STARTUP else 'MISSED'}")
-    print(f"  heavy packages imported by the cache-hit run: {heavy or 'none'}")
+    print(f"  heavy packages imported by the cache-hit run: {heavy or 'none'}; modules "
+          f"loaded: {modules} (the bare start: {bare_modules})")
 
 
 def main(argv: list[str] | None = None) -> int:
