@@ -111,6 +111,7 @@ static inline double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.
 CFC_NOINLINE static double cfc_egm_gate_benefit(int64_t n, const int64_t *restrict s_g, const double *restrict P_w, const double *restrict P_delta, double weight, const double *restrict X, double *restrict G, int only)
 {
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_g = only < 0 || only == 0;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -128,7 +129,7 @@ CFC_NOINLINE static double cfc_egm_gate_benefit(int64_t n, const int64_t *restri
             const double p_delta = P_delta[k];
             const double t0 = p_delta*p_w;
             block += -t0*v_g;
-            if (on_g) G[s_g[k]] += weight * (-t0);
+            *(on_g ? &G[s_g[k]] : &nowhere) += weight * (-t0);
         }
         cfc_sum_add(&sum, &comp, block);
     }
@@ -265,6 +266,7 @@ void cfc_hb_gate_benefit(int64_t n, const double *lo_g, const double *hi_g, cons
 CFC_NOINLINE static double cfc_egm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict G, int only)
 {
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     double sum = 0.0, comp = 0.0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -281,7 +283,7 @@ CFC_NOINLINE static double cfc_egm_gate_local(int64_t n, const int64_t *restrict
             const double p_a = P_a[k];
             const double p_b = P_b[k];
             block += p_a*(v_x*v_x) + p_b*(v_x*v_x*v_x*v_x);
-            if (on_x) G[s_x[k]] += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
+            *(on_x ? &G[s_x[k]] : &nowhere) += weight * (2*p_a*v_x + 4*p_b*(v_x*v_x*v_x));
         }
         cfc_sum_add(&sum, &comp, block);
     }
@@ -325,6 +327,7 @@ double cfc_egv_gate_local(int64_t n, const void *const *a, double weight, const 
 CFC_NOINLINE static void cfc_hvm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, const double *restrict V, double *restrict HV, int only)
 {
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -340,7 +343,7 @@ CFC_NOINLINE static void cfc_hvm_gate_local(int64_t n, const int64_t *restrict s
             const double u_x = V[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
-            if (on_x) HV[s_x[k]] += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
+            *(on_x ? &HV[s_x[k]] : &nowhere) += weight * (u_x*(2*p_a + 12*p_b*(v_x*v_x)));
         }
     }
 }
@@ -354,6 +357,7 @@ void cfc_hv_gate_local(int64_t n, const int64_t *restrict s_x, const double *res
 CFC_NOINLINE static void cfc_hdm_gate_local(int64_t n, const int64_t *restrict s_x, const double *restrict P_a, const double *restrict P_b, double weight, const double *restrict X, double *restrict D, int only)
 {
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
         const int64_t b1 = b0 + CFC_BLOCK < n ? b0 + CFC_BLOCK : n;
@@ -367,7 +371,7 @@ CFC_NOINLINE static void cfc_hdm_gate_local(int64_t n, const int64_t *restrict s
             const double v_x = X[s_x[k]];
             const double p_a = P_a[k];
             const double p_b = P_b[k];
-            if (on_x) D[s_x[k]] += weight * (2*p_a + 12*p_b*(v_x*v_x));
+            *(on_x ? &D[s_x[k]] : &nowhere) += weight * (2*p_a + 12*p_b*(v_x*v_x));
         }
     }
 }
@@ -437,6 +441,7 @@ void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *hi_x, const 
 CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict s_x, const int64_t *restrict s_y, const double *restrict P_w, double weight, const double *restrict X, double *restrict G, int only)
 {
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     const int on_y = only < 0 || only == 1;
     double sum = 0.0, comp = 0.0;
@@ -457,8 +462,8 @@ CFC_NOINLINE static double cfc_egm_quadratic(int64_t n, const int64_t *restrict 
             const double p_w = P_w[k];
             const double t0 = 2*v_x - 2*v_y;
             block += p_w*((v_x - v_y)*(v_x - v_y));
-            if (on_x) G[s_x[k]] += weight * (p_w*t0);
-            if (on_y) G[s_y[k]] += weight * (-p_w*t0);
+            *(on_x ? &G[s_x[k]] : &nowhere) += weight * (p_w*t0);
+            *(on_y ? &G[s_y[k]] : &nowhere) += weight * (-p_w*t0);
         }
         cfc_sum_add(&sum, &comp, block);
     }
@@ -504,6 +509,7 @@ CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_
 {
     (void)X;
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -522,8 +528,8 @@ CFC_NOINLINE static void cfc_hvm_quadratic(int64_t n, const int64_t *restrict s_
             const double p_w = P_w[k];
             const double t0 = 2*p_w;
             const double t1 = t0*u_x - t0*u_y;
-            if (on_x) HV[s_x[k]] += weight * (t1);
-            if (on_y) HV[s_y[k]] += weight * (-t1);
+            *(on_x ? &HV[s_x[k]] : &nowhere) += weight * (t1);
+            *(on_y ? &HV[s_y[k]] : &nowhere) += weight * (-t1);
         }
     }
 }
@@ -538,6 +544,7 @@ CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_
 {
     (void)X;
     (void)only;
+    double nowhere = 0.0; /* where the adds of the slots left out go: a select, not a branch */
     const int on_x = only < 0 || only == 0;
     const int on_y = only < 0 || only == 1;
     for (int64_t b0 = 0; b0 < n; b0 += CFC_BLOCK) {
@@ -551,9 +558,9 @@ CFC_NOINLINE static void cfc_hdm_quadratic(int64_t n, const int64_t *restrict s_
             }
             const double p_w = P_w[k];
             const double t0 = 2*p_w;
-            if (on_x) D[s_x[k]] += weight * (t0);
-            if (on_y) D[s_y[k]] += weight * (t0);
-            if (on_x && s_x[k] == s_y[k]) D[s_x[k]] += 2.0 * weight * (-t0);
+            *(on_x ? &D[s_x[k]] : &nowhere) += weight * (t0);
+            *(on_y ? &D[s_y[k]] : &nowhere) += weight * (t0);
+            if (s_x[k] == s_y[k]) *(on_x ? &D[s_x[k]] : &nowhere) += 2.0 * weight * (-t0);
         }
     }
 }
