@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 import jinja2
 import sympy as sp
@@ -46,14 +45,11 @@ class RenderedSource:
 
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """One environment per process: Jinja caches each compiled template in it, and
-    compiling the templates costs more than rendering them."""
-    folder = resources.files("cfc_dsl.templates")
-    return jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda name: folder.joinpath(name).read_text("utf-8")),
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=True, autoescape=False,
-    )
+    """One environment per process, with the templates shipped compiled (codegen/jinja_env.py:
+    compiling them cost more than rendering them); a template edited since is compiled."""
+    from cfc_dsl.codegen.jinja_env import environment as shipped
+
+    return shipped()
 
 
 def render(module: KernelModule, target: Target = Target.C, model: Model | None = None,
@@ -85,7 +81,7 @@ def render_views(model_name: str, version: str, kernels: tuple[KernelView, ...],
 # whole energies in energy order, a unit closed once it holds UNIT_BYTES of source, and never
 # more than MAX_UNITS of them. The split depends on the rendered text alone (not on the
 # machine), so a model always gives the same files.
-UNIT_BYTES = 32_000
+UNIT_BYTES = 16_000
 MAX_UNITS = 16
 
 

@@ -125,7 +125,7 @@ def test_the_checker_accepts_exactly_the_callable_rows() -> None:
 def test_c_spellings_come_from_the_table() -> None:
     x = sp.Symbol("x", real=True)
     helpers = resources.files("cfc_dsl.templates").joinpath("helpers.c.j2").read_text()
-    bounds = resources.files("cfc_dsl.templates").joinpath("bounds.c.j2").read_text()
+    bounds = resources.files("cfc_dsl.templates").joinpath("bound_helpers.c.j2").read_text()
     for cls, b in FUNCTION_CLASSES.items():
         assert ccode(cls(x)) == f"{b.c}(x)"
         if b.c.startswith("cfc_"):

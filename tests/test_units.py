@@ -140,9 +140,10 @@ def test_split_is_whole_energies_in_order_and_bounded() -> None:
         total = sum(sizes)
         if total < render_mod.UNIT_BYTES:
             assert len(groups) == 1
-    assert split([40_000] * 4) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4)]
-    assert split([10_000] * 7) == [range(0, 4), range(4, 7)]  # 40 KB, then 30 KB
-    assert split([20_000, 20_000, 3_000]) == [range(0, 3)]  # a small last one joins
+    assert split([40_000] * 4, 32_000) == [range(0, 1), range(1, 2), range(2, 3), range(3, 4)]
+    assert split([10_000] * 7, 32_000) == [range(0, 4), range(4, 7)]  # 40 KB, then 30 KB
+    assert split([20_000, 20_000, 3_000], 32_000) == [range(0, 3)]  # a small last one joins
+    assert split([10_000] * 7, 16_000) == [range(0, 2), range(2, 4), range(4, 6), range(6, 7)]
 
 
 def test_units_do_not_depend_on_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:

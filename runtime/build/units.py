@@ -95,7 +95,10 @@ def compile_units(name: str, label: str, advice: str, tc: Toolchain, units: Sequ
 
     try:
         with ThreadPoolExecutor(max_workers=min(len(units), cores())) as pool:
-            futures = [pool.submit(one, i) for i in range(len(units))]
+            # the largest first (by its source's size), so no long compile starts last
+            order = sorted(range(len(units)), key=lambda i: -(staging / units[i].name).stat().st_size)
+            submitted = {i: pool.submit(one, i) for i in order}
+        futures = [submitted[i] for i in range(len(units))]
         _join_logs(staging, logs, log)
         for future in futures:
             future.result()  # the first failure in unit order
