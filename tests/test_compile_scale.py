@@ -146,8 +146,10 @@ def _digest(n: int, workers: str, tmp: Path) -> tuple[int, str]:
 
 
 def test_worker_pool_gives_the_same_bytes(tmp_path: Path) -> None:
-    serial = _digest(12, "1", tmp_path)
-    pooled = _digest(12, "2", tmp_path)
+    # each its own cache folder: a shared one would hand the pooled run the energies the
+    # serial one stored (codegen/prepared_store.py), and it would never fork
+    serial = _digest(12, "1", tmp_path / "serial")
+    pooled = _digest(12, "2", tmp_path / "pooled")
     assert serial[0] == 1
     if pooled[0] < 2:
         pytest.skip("no fork or a single core here: the pool path does not run")
