@@ -21,7 +21,8 @@ from cfc_dsl.builtins import CALLABLE
 from cfc_dsl.derive_guards import InlineBudget, constant_problem, domain_error, literal_error
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.functions import sympy_call
-from cfc_dsl.model import EnergySpec, Model, called_names
+from cfc_dsl.jobs import EnergyJob, energy_jobs
+from cfc_dsl.model import EnergySpec, Model
 
 
 @dataclass(frozen=True)
@@ -80,17 +81,6 @@ def _guard_zero_coefficients(h: sp.Expr, slots: set[sp.Symbol]) -> sp.Expr:
     return h.replace(lambda e: e.is_Mul, guard)
 
 
-EnergyJob = tuple[EnergySpec, tuple[EnergySpec, ...]]  # an energy and what it calls
-
-
-def energy_jobs(model: Model) -> tuple[EnergyJob, ...]:
-    """Each used energy with the specs it calls, in name order: all that deriving it reads
-    (spans aside), so a job is a memo key, and a worker process can derive it alone."""
-    energies = {e.name: e for e in model.energies}
-    return tuple((e, _callees(e, energies))
-                 for e in sorted(model.used_energies, key=lambda e: e.name))
-
-
 def derive_job(job: EnergyJob) -> DerivedEnergy:
     """One job, derived once per process."""
     energy, callees = job
@@ -106,21 +96,6 @@ def derive_model(model: Model) -> tuple[DerivedEnergy, ...]:
     order = {e.name: k for k, e in enumerate(model.used_energies)}
     jobs = sorted(energy_jobs(model), key=lambda job: order[job[0].name])
     return tuple(derive_job(job) for job in jobs)
-
-
-def _callees(energy: EnergySpec, energies: dict[str, EnergySpec]) -> tuple[EnergySpec, ...]:
-    """The energies `energy` calls, directly or through others, in name order."""
-    found: dict[str, EnergySpec] = {}
-    todo = [energy]
-    while todo:
-        spec = todo.pop()
-        names = called_names(spec.body).union(*(called_names(p.default) for p in spec.params
-                                                if p.default is not None))
-        for name in names - found.keys():
-            if name in energies:
-                found[name] = energies[name]
-                todo.append(energies[name])
-    return tuple(found[name] for name in sorted(found))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -22,15 +22,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import sympy as sp
-
-from cfc_dsl.codegen.ir import param_loads, param_value
-from cfc_dsl.codegen.printer import bound_ccode
+from cfc_dsl.codegen.viewtypes import BoundView, _Entry, views_context
+from cfc_dsl.jobs import EnergyJob, energy_jobs
 from cfc_dsl.model import Model, Target
 
 if TYPE_CHECKING:
-    from cfc_dsl.derive import DerivedEnergy, EnergyJob
+    import sympy as sp
+
+    from cfc_dsl.derive import DerivedEnergy
     from cfc_dsl.lipschitz import HessianBound
+
+# SymPy (and the modules that import it: ir, printer, derive, lipschitz) is imported inside
+# the functions that lower a bound: `model_summary` of energies already prepared, and the
+# view types, must not pay for it (issue 12: a compile of stored energies imports no SymPy).
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class BoundKernel:
 
 def box_value(side: str, slot: str) -> sp.Symbol:
     """The C local holding one corner coordinate of the instance's box: b_lo_x, b_hi_x."""
+    import sympy as sp
+
     return sp.Symbol(f"b_{side}_{slot}", real=True)
 
 
@@ -63,6 +69,10 @@ def energy_bound(energy: DerivedEnergy) -> HessianBound:
 
 
 def lower_bound(energy: DerivedEnergy) -> BoundKernel:
+    import sympy as sp
+
+    from cfc_dsl.codegen.ir import param_value
+
     hb = energy_bound(energy)
     rename: dict[sp.Basic, sp.Basic] = {p: param_value(p.name) for p in energy.params}
     for s, lo, hi in zip(hb.slots, hb.lower, hb.upper, strict=True):
@@ -103,34 +113,18 @@ def remember_row(job: EnergyJob, row: dict[str, Any]) -> None:
 
 
 def model_summary(model: Model) -> dict[str, dict[str, Any]]:
-    from cfc_dsl.derive import derive_job, energy_jobs
-
     out = {}
     for job in energy_jobs(model):
         row = _ROWS.get(job)
-        out[job[0].name] = row if row is not None else summary_row(derive_job(job))
+        if row is None:
+            from cfc_dsl.derive import derive_job
+
+            row = summary_row(derive_job(job))
+        out[job[0].name] = row
     return out
 
 
 # ---------------------------------------------------------------- render
-@dataclass(frozen=True)
-class _Entry:
-    target: str  # 'h[1] = h[2]'
-    code: str  # '0.0' for an entry identically 0, else 'cfc_hb_round(...)'
-
-
-@dataclass(frozen=True)
-class BoundView:
-    name: str
-    slots: tuple[str, ...]
-    params: tuple[str, ...]
-    size: int  # k * k
-    comment: str
-    loads: tuple[str, ...]
-    unused: tuple[str, ...]
-    entries: tuple[_Entry, ...]
-
-
 def _comment(b: BoundKernel) -> str:
     head = f"{b.energy}({', '.join(b.slots)}; {', '.join(b.params)})"
     verdict = ("Lipschitz gradient on every bounded box" if b.lipschitz else
@@ -140,6 +134,9 @@ def _comment(b: BoundKernel) -> str:
 
 def bound_view(b: BoundKernel) -> BoundView:
     """What the bounds template reads of one energy's bound (strings only: picklable)."""
+    from cfc_dsl.codegen.ir import param_loads
+    from cfc_dsl.codegen.printer import bound_ccode
+
     k = len(b.slots)
     used = {s.name for _, _, e in b.entries for s in e.free_symbols}
     loads, unused = [], []
@@ -164,17 +161,6 @@ def bound_view(b: BoundKernel) -> BoundView:
 def context(bounds: tuple[BoundKernel, ...], target: Target) -> dict[str, Any]:
     """The `hb` variable of the templates."""
     return views_context(tuple(bound_view(b) for b in bounds), target)
-
-
-def views_context(views: tuple[BoundView, ...], target: Target) -> dict[str, Any]:
-    """`context` of bounds already lowered to views. The bound functions are host code in
-    both targets: C linkage and no unused-function warning for the helpers under nvcc."""
-    cuda = target is Target.CUDA
-    return {"hb": {
-        "bounds": list(views),
-        "linkage": 'extern "C" ' if cuda else "",
-        "qualifier": "static inline __attribute__((unused))" if cuda else "static inline",
-    }}
 
 
 __all__ = ["BoundKernel", "BoundView", "bound_view", "context", "energy_bound", "lower_bound",

@@ -16,28 +16,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from cfc_dsl.codegen.bounds import BoundView, bound_view, lower_bound, remember_row, summary_row
-from cfc_dsl.codegen.ir import lower
-from cfc_dsl.codegen.views import KernelView, kernel_view
-from cfc_dsl.derive import EnergyJob, derive_job, energy_jobs
+from cfc_dsl.codegen import prepared_store
+from cfc_dsl.codegen.bounds import remember_row
+from cfc_dsl.codegen.viewtypes import Prepared
 from cfc_dsl.diagnostics import CfcError, ErrorKind
+from cfc_dsl.jobs import EnergyJob, energy_jobs
 from cfc_dsl.model import Model
 
 PARALLEL_MIN = 8  # energies: below that, forking and sending the jobs costs more than it saves
 _MEMO_SIZE = 4096
 Lap = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One energy, ready for the templates and the cache entry."""
-
-    kernel: KernelView
-    bound: BoundView
-    summary: dict[str, Any]  # codegen.bounds.summary_row
 
 
 _MEMO: dict[EnergyJob, Prepared] = {}  # a compile asks for the source, then for the summary
@@ -56,6 +45,12 @@ def prepare(job: EnergyJob, lap: Lap | None = None) -> Prepared:
 
 
 def _prepare(job: EnergyJob, lap: Lap) -> Prepared:
+    # SymPy's side, imported only when an energy is not stored (codegen/prepared_store.py)
+    from cfc_dsl.codegen.bounds import bound_view, lower_bound, summary_row
+    from cfc_dsl.codegen.ir import lower
+    from cfc_dsl.codegen.views import kernel_view
+    from cfc_dsl.derive import derive_job
+
     derived = derive_job(job)
     derived.hess  # noqa: B018 - the Hessian is derived on first use: charge it to derive
     lap("derive")
@@ -93,9 +88,13 @@ def workers(jobs: int) -> int:
 
 def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:
     """Each used energy of `model`, prepared once per process, in name order (`lap`: as
-    for `prepare`, called for the energies prepared here, not in workers)."""
+    for `prepare`, called for the energies prepared here, not in workers). An energy
+    prepared before, in this process or (codegen/prepared_store.py) in the user's cache or
+    the package's stdlib file, is not prepared again."""
     jobs = energy_jobs(model)
     found = {job: _MEMO[job] for job in jobs if job in _MEMO}
+    stored = prepared_store.lookup([job for job in dict.fromkeys(jobs) if job not in found])
+    found.update(stored)
     todo = list(dict.fromkeys(job for job in jobs if job not in found))
     done: list[Prepared | None] = [None] * len(todo)
     count = workers(len(todo))
@@ -110,6 +109,7 @@ def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:
             done = [None] * len(todo)  # it was, preparing the jobs here raises it if it is real
     for job, result in zip(todo, done, strict=True):
         found[job] = result if result is not None else prepare(job, lap)
+    prepared_store.keep({job: found[job] for job in todo})
     if len(_MEMO) + len(found) > _MEMO_SIZE:
         _MEMO.clear()
     for job, prepared in found.items():

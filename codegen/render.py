@@ -12,16 +12,18 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jinja2
-import sympy as sp
 
-from cfc_dsl.codegen.bounds import BoundKernel, BoundView, bound_view, views_context
-from cfc_dsl.codegen.ir import KernelModule
 from cfc_dsl.codegen.prepare import prepare_model
 from cfc_dsl.codegen.targets import language
-from cfc_dsl.codegen.views import KernelView, kernel_view
+from cfc_dsl.codegen.viewtypes import BoundView, KernelView, views_context
 from cfc_dsl.model import Model, Target
+
+if TYPE_CHECKING:  # their modules import SymPy, which rendering stored energies must not
+    from cfc_dsl.codegen.bounds import BoundKernel
+    from cfc_dsl.codegen.ir import KernelModule
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ def environment() -> jinja2.Environment:
 
 def render(module: KernelModule, target: Target = Target.C, model: Model | None = None,
            bounds: tuple[BoundKernel, ...] = ()) -> RenderedSource:
+    from cfc_dsl.codegen.bounds import bound_view
+    from cfc_dsl.codegen.views import kernel_view
+
     kernels = tuple(kernel_view(k, None if model is None else model.energy(k.energy))
                     for k in module.kernels)
     return render_views(module.model, module.version, kernels,
@@ -146,5 +151,4 @@ def render_model(model: Model, target: Target = Target.C) -> RenderedSource:
                         tuple(p.bound for p in prepared), target)
 
 
-__all__ = ["MAX_UNITS", "UNIT_BYTES", "RenderedSource", "Unit", "render", "render_model", "split",
-           "sp"]
+__all__ = ["MAX_UNITS", "UNIT_BYTES", "RenderedSource", "Unit", "render", "render_model", "split"]

@@ -3,94 +3,26 @@
 Python decides everything here (which values to load, which gradients are identically
 zero, the printed expressions); the Jinja templates only interpolate and loop. A view holds
 strings and tuples only, so a worker process can build it and send it back (prepare.py).
+The view types themselves are in codegen/viewtypes.py (SymPy-free).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cfc_dsl.codegen.ir import Body, Kernel, direction_value, param_loads, slot_value
 from cfc_dsl.codegen.printer import ccode
+from cfc_dsl.codegen.viewtypes import (
+    TERMS_EG,
+    TERMS_HD,
+    TERMS_HV,
+    KernelView,
+    _Ahead,
+    _Grad,
+    _Line,
+    _Pair,
+    _SecondOrder,
+    _Variant,
+)
 from cfc_dsl.model import EnergySpec
-
-
-@dataclass(frozen=True)
-class _Line:
-    name: str
-    code: str
-
-
-@dataclass(frozen=True)
-class _Grad:
-    slot: str
-    code: str
-
-
-@dataclass(frozen=True)
-class _Ahead:
-    """A prefetch hint (C only) for the entry of `slot` CFC_AHEAD instances ahead: a read
-    of X or V, or (`write`) of the array the slot's terms are added into."""
-
-    slot: str
-    line: str
-    write: bool
-
-
-@dataclass(frozen=True)
-class _Variant:
-    name: str
-    has_gradient: bool  # the energy-and-gradient entry point (takes weight and G)
-    loads: tuple[str, ...]
-    unused: tuple[str, ...]
-    temporaries: tuple[_Line, ...]
-    energy: str
-    gradient: tuple[_Grad, ...]
-    prefetch: tuple[_Ahead, ...] = ()  # C only: hints for the X and G entries CFC_AHEAD ahead
-    scattered: tuple[str, ...] = ()  # the slots with a gradient term, in slot order
-
-
-@dataclass(frozen=True)
-class _Pair:
-    slot: str
-    other: str
-    code: str  # H_ab: added twice to the diagonal where s_slot[k] == s_other[k]
-
-
-@dataclass(frozen=True)
-class _SecondOrder:
-    """A Hessian kernel: OUT[s_slot[k]] += weight * (code) per scatter (`cfc_hv_*` reads
-    the direction V as well; `cfc_hd_*` also has `pairs`). No energy, no return value."""
-
-    name: str
-    has_direction: bool
-    out: str  # the array added into: HV or D
-    loads: tuple[str, ...]
-    unused: tuple[str, ...]
-    temporaries: tuple[_Line, ...]
-    scatters: tuple[_Grad, ...]
-    pairs: tuple[_Pair, ...]
-    prefetch: tuple[_Ahead, ...]
-    scattered: tuple[str, ...]  # the slots that own a term (a pair is its first slot's), in order
-
-
-@dataclass(frozen=True)
-class KernelView:
-    energy: str
-    eg_name: str
-    e_name: str
-    slots: tuple[str, ...]
-    params: tuple[str, ...]
-    signature: str
-    formula: str
-    variants: tuple[_Variant, ...]
-    hv: _SecondOrder
-    hd: _SecondOrder
-    # per slot, which kernels add terms into it (TERMS_EG | TERMS_HV | TERMS_HD): the slot
-    # copies the threaded drivers walk (templates/parallel.c.j2)
-    terms: tuple[int, ...] = ()
-
-
-TERMS_EG, TERMS_HV, TERMS_HD = 1, 2, 4  # the CFC_TERMS_* bits of templates/energy.c.j2
 
 
 def _used_symbols(body: Body) -> set[str]:
@@ -183,3 +115,6 @@ def kernel_view(kernel: Kernel, spec: EnergySpec | None) -> KernelView:
     return KernelView(
         kernel.energy, kernel.eg_name, kernel.e_name, kernel.slots, kernel.params, signature, formula,
         (eg, _variant(kernel, kernel.energy_only, kernel.e_name, False)), hv, hd, terms)
+
+
+__all__ = ["TERMS_EG", "TERMS_HD", "TERMS_HV", "KernelView", "kernel_view"]
