@@ -2,15 +2,19 @@
 
 1. Cold compile: `cfc compile examples/sequence_redemption.cfc` in a subprocess, each run
    with its own new, empty CFC_CACHE_DIR (so the parser tables, the OpenMP probe, parse,
-   check, SymPy derivation, rendering and the C compiler all run). Target: under 1.5 s
-   (median of `--cold` runs, default 3). Beside it, the same compile into a used cache (one
-   that has compiled another model, so only this model's kernels are missing), and the CPU
-   seconds (user + sys, the compiler included) of both, which a busy machine inflates less
-   than the wall clock. Then one cold compile in a child process, timed by stage (imports,
-   parse, graph check, derive, bounds, render, build) and the build by step (each compiler
-   run, with its start and end, since some run at once), and `python -X importtime` of the
-   CLI's imports: the packages that cost most, and whether SymPy, setuptools or SciPy are
-   among them.
+   check, preparing the energies, rendering and the C compiler all run; its energies are
+   the stdlib's, prepared from the package's stored views, codegen/prepared_store.py, while
+   those are current, else derived with SymPy). Target: under 1.5 s (median of `--cold`
+   runs, default 3). Beside it, the same compile into a used cache (one that has compiled
+   another model, so only this model's kernels are missing), and the CPU seconds (user +
+   sys, the compiler included) of both, which a busy machine inflates less than the wall
+   clock. Then one cold compile in a child process, timed by stage (imports, parse, graph
+   check, prepare, render, build; the line says whether SymPy was imported) and the build
+   by step (each compiler run, with its start and end, since some run at once), and
+   `python -X importtime` of the CLI's imports: the packages that cost most, and whether
+   SymPy, setuptools or SciPy are among them.
+   Then the prepared-energy store's A/B: the same cold compile with the store and with its
+   lookups off (SymPy derives every energy), alternating, `--cold` runs each.
 2. Cache-hit run: `cfc run examples/chain.cfc` with the kernels already in the cache,
    against the bare interpreter start-up `python -c "import numpy, cffi"`. The two are
    timed alternately (median of `--warm` runs each, default 7). Target: at most 2x. The
@@ -94,12 +98,11 @@ import cfc_dsl.cli.main, cfc_dsl.cli.compile
 from cfc_dsl.cli.common import print_findings
 from cfc_dsl.frontend import load_file
 mark("imports (CLI)")
-from cfc_dsl.codegen.bounds import lower_bounds
+from cfc_dsl.codegen.prepare import prepare_model
 from cfc_dsl.codegen.render import render_model
-from cfc_dsl.derive import derive_model
 from cfc_dsl.model import Target
 from cfc_dsl.runtime.build import compiler, pipeline
-mark("imports (SymPy, codegen)")
+mark("imports (codegen)")
 steps = []
 def timing(label, fn):
     def run(*args, **kw):
@@ -119,15 +122,15 @@ pipeline.TARGETS[Target.C] = dataclasses.replace(
     load=timing(lambda a: "load the module", c.load))
 model = load_file(sys.argv[1]); mark("parse+check")
 print_findings(model, False, None); mark("graph check")
-derived = derive_model(model); mark("derive")
-lower_bounds(derived); mark("bounds")
+prepare_model(model); mark("prepare (stored, or SymPy)")
 render_model(model, Target.C); mark("render")
 b0 = time.perf_counter()
 pipeline.build(model); mark("build")
 stages, last = {}, t0
 for name, t in marks:
     stages[name], last = t - last, t
-print(json.dumps({"stages": stages, "steps": [(n, a - b0, b - b0) for n, a, b in steps]}))
+print(json.dumps({"stages": stages, "steps": [(n, a - b0, b - b0) for n, a, b in steps],
+                  "sympy": "sympy" in sys.modules}))
 """
 
 
@@ -217,7 +220,8 @@ def cold_compiles(cfc: list[str], env: dict[str, str], runs: int) -> None:
     stages = dict(breakdown["stages"])  # type: ignore[call-overload]
     print(f"  one cold compile by stage [s] ({load()}): "
           + ", ".join(f"{k} {v:.3f}" for k, v in stages.items())
-          + f"; total {sum(stages.values()):.3f}")
+          + f"; total {sum(stages.values()):.3f}; SymPy imported: "
+          + ("yes" if breakdown["sympy"] else "no (every energy stored)"))
     print("  its build by step [s from the build's start]: " + ", ".join(
         f"{n} {a:.2f}-{b:.2f}" for n, a, b in breakdown["steps"]))  # type: ignore[attr-defined]
     for module in ("cfc_dsl.cli.main", "cfc_dsl.codegen.render"):
@@ -251,6 +255,38 @@ def cache_hit_runs(cfc: list[str], env: dict[str, str], runs: int) -> None:
           f"loaded: {modules} (the bare start: {bare_modules})")
 
 
+# A cold compile through main(), with the prepared-energy store as shipped, or with its
+# lookups off (every energy derived with SymPy, as before codegen/prepared_store.py)
+AB_COMPILE = r"""
+import sys
+if sys.argv[2] == "off":
+    from cfc_dsl.codegen import prepared_store
+    prepared_store.lookup = lambda jobs: {}
+from cfc_dsl.cli.main import main
+raise SystemExit(main(["compile", sys.argv[1]]))
+"""
+
+
+def store_ab(env: dict[str, str], runs: int) -> None:
+    """The store's A/B in one run: fresh caches, the two alternating, medians and ratio."""
+    walls: dict[str, list[float]] = {"on": [], "off": []}
+    cpus: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(runs):
+        for mode in ("off", "on"):
+            with tempfile.TemporaryDirectory(prefix="cfc_bench_ab_") as cache:
+                wall, cpu = timed([sys.executable, "-c", AB_COMPILE, str(COMPILE_MODEL), mode],
+                                  dict(env, CFC_CACHE_DIR=cache))
+            walls[mode].append(wall)
+            cpus[mode].append(cpu)
+    med = {m: (statistics.median(walls[m]), statistics.median(cpus[m])) for m in walls}
+    print(f"\nprepared-energy store A/B, cold compile, alternating ({load()})")
+    for mode, label in (("off", "store off (SymPy)"), ("on", "store on (shipped)")):
+        print(f"  {label}: wall [s] {fmt(walls[mode])}; median {med[mode][0]:.3f} s, "
+              f"CPU median {med[mode][1]:.3f} s")
+    print(f"  on/off: wall {med['on'][0] / med['off'][0]:.2f}x, "
+          f"CPU {med['on'][1] / med['off'][1]:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cold", type=int, default=3, help="cold compiles (default 3)")
@@ -270,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "module)" if args.no_bytecode else
                                   "on (.pyc written by an untimed warm-up run)"))
     cold_compiles(cfc, env, args.cold)
+    store_ab(env, args.cold)
     cache_hit_runs(cfc, env, args.warm)
     return 0
 
