@@ -30,21 +30,24 @@ def disabled() -> bool:
     return os.environ.get("CFC_C_LOOPS", "").strip().lower() in ("0", "off", "no", "false")
 
 
-def loop_library(name: str, source: str, cdef: str) -> tuple[Any, Any] | None:
-    """(ffi, lib) of the C loop `name` built from `source`, or None (the Python loop then
-    serves). Built at most once per process and compiler."""
+def loop_library(name: str, source: str, cdef: str, extra: tuple[str, ...] = ()
+                 ) -> tuple[Any, Any] | None:
+    """(ffi, lib) of the C loop `name` built from `source` (with the `extra` compiler
+    flags), or None (the Python loop then serves). Built at most once per process and
+    compiler."""
     if disabled():
         return None
-    return _load(name, source, cdef, cache_dir())
+    return _load(name, source, cdef, cache_dir(), extra)
 
 
 @cache
-def _load(name: str, source: str, cdef: str, folder: Path) -> tuple[Any, Any] | None:
+def _load(name: str, source: str, cdef: str, folder: Path, extra: tuple[str, ...] = ()
+          ) -> tuple[Any, Any] | None:
     try:
         tc = toolchain()
     except CfcError:
         return None
-    flags = (*C_FLAGS, *SHARED_FLAGS)
+    flags = (*C_FLAGS, *extra, *SHARED_FLAGS)
     digest = hashlib.sha256("\n".join((tc.compiler, tc.version, *flags, source)).encode()
                             ).hexdigest()[:16]
     path = folder / f"loop-{name}-{digest}.so"
@@ -53,13 +56,45 @@ def _load(name: str, source: str, cdef: str, folder: Path) -> tuple[Any, Any] | 
             _build(name, source, tc, flags, folder, path)
         if writable_by_others(folder) is not None or not private(path, is_dir=False):
             return None  # never load code that someone else could have written
-        import cffi
-
-        ffi = cffi.FFI()
-        ffi.cdef(cdef)
+        ffi = _ffi(cdef, folder, f"loop-{name}-{digest}")
         return ffi, ffi.dlopen(str(path))
     except (OSError, CfcError, ImportError):
         return None
+
+
+def _ffi(cdef: str, folder: Path, stem: str) -> Any:
+    """The loop's FFI from cffi's out-of-line ABI module beside the library, read as
+    literals (targets.abi_arguments: never run) once its sha256 matches the one written
+    with it: parsing the cdef imports pycparser (0.1-0.3 s of a run whose loop is built,
+    tests/test_c_cg.py). Missing, damaged or foreign: parsed once more and written again."""
+    import _cffi_backend
+
+    from cfc_dsl.runtime.build.targets import abi_arguments
+
+    key = hashlib.sha256(f"{_cffi_backend.__version__}\n{cdef}".encode()).hexdigest()[:16]
+    module, digest = folder / f"{stem}-abi-{key}.py", folder / f"{stem}-abi-{key}.sha256"
+    try:
+        text = module.read_text(encoding="utf-8")
+        if private(module, is_dir=False) and private(digest, is_dir=False) and \
+                digest.read_text().strip() == hashlib.sha256(text.encode()).hexdigest():
+            args, kwargs = abi_arguments(text)
+            return _cffi_backend.FFI(*args, **kwargs)
+    except (OSError, ValueError, SyntaxError):
+        pass
+    import cffi  # parses the cdef (pycparser), then keeps its ABI module for the next run
+    from cffi import recompiler
+
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    staged = module.with_name(f".{module.name}.{os.getpid()}")
+    recompiler.recompile(ffi, module.stem, None, c_file=str(staged), call_c_compiler=False,
+                         uses_ffiplatform=False, compiler_verbose=False)
+    text = staged.read_text(encoding="utf-8")
+    os.replace(staged, module)
+    staged_digest = digest.with_name(f".{digest.name}.{os.getpid()}")
+    staged_digest.write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+    os.replace(staged_digest, digest)
+    return ffi
 
 
 def _build(name: str, source: str, tc: Any, flags: tuple[str, ...], folder: Path,

@@ -27,6 +27,7 @@ from cfc_dsl.runtime.solvers.base import (
     StopOptions,
     StopReason,
 )
+from cfc_dsl.runtime.solvers.cgloop import CgLoop
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
 from cfc_dsl.runtime.solvers.vectors import clip, dot, inside, norm
 
@@ -61,8 +62,9 @@ class _Model:
     cut needs no product either. Both agree with a fresh product to round-off."""
 
     def __init__(self, objective: SolverObjective, x: np.ndarray, g: np.ndarray,
-                 options: NewtonOptions):
+                 options: NewtonOptions, cg: CgLoop | None = None):
         self.objective, self.x, self.g, self.options = objective, x, g, options
+        self.cg = cg  # the CG loop in C (cgloop.py), or None: the Python loop below
         self.lo, self.hi = objective.lower, objective.upper
         self.products = 0
         self._hg: np.ndarray | None = None
@@ -153,8 +155,13 @@ class _Model:
         """CG on q(s + d) over the free variables with |s + d| <= delta: (d, Hd, whether it
         stopped on the trust-region boundary, by length or negative curvature). r is the
         free part of the model's residual -(g + Hs); CG overwrites it."""
-        z = s.copy()  # z = s + d, the model's step so far
         minv = self._jacobi(free)
+        if self.cg is not None:  # the same loop in C: iterates equal to round-off
+            d, hd, boundary, products = self.cg.steihaug(self.x, free, minv, s, r, delta, tol,
+                                                          self.options.max_cg)
+            self.products += products
+            return d, hd, boundary
+        z = s.copy()  # z = s + d, the model's step so far
         y = r * minv
         p = y.copy()
         hd = np.zeros_like(s)
@@ -248,6 +255,7 @@ class TrustRegionNewton:
         run = Run(objective, x0, options, self.name, None, progress)
         escapes, delta, alpha, rejected = -1, 0.0, 1.0, 0
         x_last = run.x
+        cg = CgLoop.for_objective(objective)
         while run.steps < options.max_steps:
             if run.converged:
                 x_last = run.x
@@ -258,7 +266,7 @@ class TrustRegionNewton:
                 escapes, alpha = run.escapes, 1.0  # long as the escape or the projected g
                 delta = max(float(norm(run.x - x_last)), float(
                     norm(clip(run.x - run.g, run.lo, run.hi) - run.x)))
-            model = _Model(objective, run.x, run.g, options)
+            model = _Model(objective, run.x, run.g, options, cg)
             s, hs, alpha = model.cauchy(alpha, delta)
             s, hs = model.subspace(s, hs, delta)
             x_new = clip(run.x + s, run.lo, run.hi)
