@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench fuzz clean
+.PHONY: demo test lint bench fuzz shipped clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ bench: $(VENV)/.installed
 FUZZ_SECONDS ?= 600
 fuzz: $(VENV)/.installed
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python tests/test_fuzz.py
+
+# The files the package ships pre-built, each used only while it matches its sources (a stale
+# one costs start-up time, never a wrong result; a test fails until it is rewritten): the
+# parser's LALR tables, the compiled templates, the prepared standard-library energies.
+# The last hashes every source of cfc_dsl/ and codegen/, so run this after any edit there.
+shipped: $(VENV)/.installed
+	$(BIN)/python -m cfc_dsl.parser_tables
+	$(BIN)/python -m cfc_dsl.codegen.jinja_env
+	$(BIN)/python -m cfc_dsl.codegen.stdlib_prepared
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -77,9 +77,17 @@ def load(grammar: str) -> Lark | None:
 
 
 def write(path: Path | None = None) -> Path:
-    """Write the tables of the current grammar to `path` (default: the shipped file)."""
+    """Write the tables of the current grammar to `path` (default: the shipped file), unless
+    it already holds this grammar's under this Lark: two builds differ in bytes (the state
+    numbering), so rewriting a current file would only churn it."""
     target = path or Path(__file__).with_name(TABLES)
-    target.write_text(serialize(grammar_text()), encoding="utf-8")
+    grammar = grammar_text()
+    try:
+        if from_json(target.read_text(encoding="utf-8"), grammar) is not None:
+            return target
+    except Exception:  # noqa: BLE001 - missing or damaged: write it
+        pass
+    target.write_text(serialize(grammar), encoding="utf-8")
     return target
 
 

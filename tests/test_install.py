@@ -80,11 +80,13 @@ def test_wheel_holds_every_package_and_data_file(wheel: Path) -> None:
             # a forgotten `packages` entry drops a whole subpackage; a missing package-data
             # glob drops the grammar, the stdlib, the templates or py.typed
             if path.suffix in (".py", ".lark", ".cfc", ".j2") or path.name in (
-                    "py.typed", "grammar_tables.json", "compiled_templates.json"):
+                    "py.typed", "grammar_tables.json", "compiled_templates.json",
+                    "stdlib_prepared.json"):
                 expected.add(f"{prefix}/{rel}")
     assert "cfc_dsl/py.typed" in expected and "cfc_dsl/grammar.lark" in expected
     assert "cfc_dsl/grammar_tables.json" in expected
     assert "cfc_dsl/codegen/compiled_templates.json" in expected
+    assert "cfc_dsl/codegen/stdlib_prepared.json" in expected
     assert "cfc_dsl/stdlib.cfc" in expected and "cfc_dsl/templates/kernels.c.j2" in expected
     assert "cfc_dsl/runtime/build/pipeline.py" in expected
     assert sorted(expected - names) == []
