@@ -2,10 +2,11 @@
 term per variable plus 4N random quadratic and directed-hinge edges with per-edge weights,
 as bench/solvers.py builds it) at N = 10^2 and 10^3, relaxed by the default solver (`auto`)
 and by `pgd`, whose steps run in C where they can (solvers/cloop.py), and `pgd:py`, the
-same with CFC_C_LOOPS=0 (its Python loop, the baseline). Per row: the wall time of the
+same with CFC_C_LOOPS=0 (its Python loop, the baseline); `auto:py` likewise for newton's
+CG solve, which runs in C where it can (solvers/cgloop.py). Per row: the wall time of the
 relaxation; the time spent inside the C kernels (each of the backend's kernel entry points
-wrapped with perf_counter, in this bench only; the passes the C loop makes itself, which no
-wrapper sees, at the cost of one `cfc_eg_all` pass timed alone in this run); the time in
+wrapped with perf_counter, in this bench only; the passes the C loops make themselves, which no
+wrapper sees, at the cost of one `cfc_eg_all` or HVP pass timed alone in this run); the time in
 the backend's Python wrappers around them; "python", the share of the wall time outside
 the kernels (the C loop's own arithmetic counts here too); kernel passes, accepted steps
 and passes per step; and the second-order test's share of the wall time.
