@@ -238,10 +238,15 @@ def prune(folder: Path, keep: int | None = None) -> int:
 
 
 def clear() -> int:
-    """Remove the stored models (`cfc cache clear`); returns how many went. Only files this
-    cache names (a digest or a temporary, .json) are touched; what cannot go stays, as an
-    entry is only ever a shortcut to what a check would give again."""
-    folder = cache_root() / "models"
+    """Remove the stored models (`cfc cache clear`); returns how many went."""
+    return clear_folder(cache_root() / "models")
+
+
+def clear_folder(folder: Path) -> int:
+    """Remove the entries of a JSON store laid out like this one (this cache, the prepared
+    energies of codegen/prepared_store.py); returns how many went. Only files such a store
+    names (a digest or a temporary, .json) are touched; what cannot go stays, as an entry is
+    only ever a shortcut to what a check or a derivation would give again."""
     if not folder.is_dir() or folder.is_symlink():
         return 0
     count = 0

@@ -187,6 +187,13 @@ def lookup(jobs: Iterable[EnergyJob]) -> dict[EnergyJob, Prepared]:
     return out
 
 
+def clear() -> int:
+    """Remove the stored energies of the user's cache (`cfc cache clear`); returns how many."""
+    from cfc_dsl.modelcache import clear_folder
+
+    return clear_folder(cache_root() / "prepared")
+
+
 def keep(prepared: dict[EnergyJob, Prepared]) -> None:
     """Store newly prepared energies; a full or read-only disk stores nothing, silently."""
     if not prepared or (folder := _folder()) is None:
@@ -216,5 +223,5 @@ def keep(prepared: dict[EnergyJob, Prepared]) -> None:
     prune(folder, MAX_ENTRIES)
 
 
-__all__ = ["FORMAT", "MAX_ENTRIES", "REGENERATE", "SHIPPED", "digest", "job_key", "job_text",
+__all__ = ["FORMAT", "MAX_ENTRIES", "REGENERATE", "SHIPPED", "clear", "digest", "job_key", "job_text",
            "keep", "lookup", "shipped_entries", "shipped_text"]

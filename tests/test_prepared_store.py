@@ -193,3 +193,20 @@ def test_an_energy_prepared_once_is_found_by_the_next_process(tmp_path: Path) ->
         if path.name != "prepared":
             subprocess.run(["rm", "-rf", str(path)], check=True)
     assert not _compile_imports_sympy(source, tmp_path / "one")
+
+
+def test_cache_clear_removes_the_prepared_energies(tmp_path: Path) -> None:
+    """`cfc cache clear` resets the generated code too: the stored energies hold its C text."""
+    source = tmp_path / "own.cfc"
+    source.write_text(OWN_ENERGY)
+    cache = tmp_path / "cache"
+    assert _compile_imports_sympy(source, cache)
+    stored = cache / "prepared"
+    assert any(stored.iterdir())
+    (stored / "notes.txt").write_text("not the store's")  # what the store did not name stays
+    env = {**os.environ, "CFC_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-m", "cfc_dsl.cli.main", "cache", "clear"], env=env,
+                          cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "prepared energ" in done.stdout, done.stdout
+    assert sorted(p.name for p in stored.iterdir()) == ["notes.txt"]
+    assert _compile_imports_sympy(source, cache)  # prepared again

@@ -175,6 +175,12 @@ def test_the_program_starts_without_collections_and_freezes_at_exit() -> None:
         outcomes[mode] = line[-1].split()[1:]
     assert outcomes["program"] == ["0", "True", "True"]
     assert outcomes["library"] == ["0", "True", "False"]
+    # a run that fails while it starts (no such model) still hands the collector back
+    done = subprocess.run([sys.executable, "-c", _GC_PROBE, "program", "cfc", "run",
+                           str(EXAMPLES / "no_such_model.cfc")], capture_output=True, text=True,
+                          check=False)
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("@@")]
+    assert line and line[-1].split()[1:3] == ["2", "True"], done.stdout + done.stderr
 
 
 def test_the_generator_digest_is_the_importlib_resources_walk() -> None:

@@ -205,6 +205,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
         if models:
             print(f"removed {models} checked model{'' if models == 1 else 's'} "
                   f"(cfc run's model cache)")
+        from cfc_dsl.codegen import prepared_store
+
+        energies = prepared_store.clear()
+        if energies:
+            print(f"removed {energies} prepared energ{'y' if energies == 1 else 'ies'} "
+                  "(derived, bounded and printed energies kept for later compiles)")
     else:
         rows = [{"digest": e.digest, "model": e.meta.get("model"),
                  "energies": e.meta.get("energies"), "bytes": cache.size_bytes(e)}

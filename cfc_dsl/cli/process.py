@@ -44,6 +44,9 @@ def resume(freeze: bool) -> None:
 
 
 def finish() -> None:
+    """At the end of `main()`: collection back on if the command ended before `resume` (an
+    error while starting), then everything frozen for the exit."""
+    resume(freeze=False)
     gc.freeze()
 
 

@@ -43,9 +43,11 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
                           errors="replace")
 
 
-def _compiles_trivially(command: Callable[[str], list[str]], suffix: str, staging: Path) -> bool:
-    """Does the same command build a one-line file? If so, the compiler itself works."""
-    probe = staging / "probe"
+def _compiles_trivially(command: Callable[[str], list[str]], source: str, staging: Path) -> bool:
+    """Does the same command build a one-line file? If so, the compiler itself works. Each
+    source gets its own probe folder: units that fail at once probe at once."""
+    suffix = Path(source).suffix
+    probe = staging / f"probe-{Path(source).stem}"
     try:
         probe.mkdir(exist_ok=True)
         (probe / f"probe{suffix}").write_text(_PROBE)
@@ -75,7 +77,7 @@ def run_compiler(name: str, label: str, advice: str, command: Callable[[str], li
     if _DISK_FULL in output:
         raise heal.disk_error(staging.parent, OSError(errno.ENOSPC, _DISK_FULL),
                               f"compiling the kernels of '{name}'")
-    if _compiles_trivially(command, Path(source).suffix, staging):
+    if _compiles_trivially(command, source, staging):
         raise CfcError(ErrorKind.ENVIRONMENT, f"{label} rejected the code cfc generated for "
                        f"'{name}' (exit status {out.returncode}): this is a bug in cfc, not "
                        "in your model or your compiler", None,
