@@ -159,11 +159,14 @@ def test_a_built_loop_opens_without_pycparser(tmp_path, monkeypatch) -> None:  #
     env = {**__import__("os").environ, "CFC_CACHE_DIR": str(folder)}
     env.pop("CFC_C_LOOPS", None)
 
-    def run() -> str:
+    def run(umask: int = 0o022) -> str:
         return subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                              capture_output=True, text=True).stdout.strip()
+                              capture_output=True, text=True,
+                              preexec_fn=lambda: __import__("os").umask(umask)).stdout.strip()
 
-    assert run() == "True"  # built here: the cdefs are parsed
+    # built under a group-writable umask: the ABI modules are still written 0644, so the
+    # next run accepts them (with 0664 they were refused and parsed again on every run)
+    assert run(0o002) == "True"  # built here: the cdefs are parsed
     modules = sorted(folder.glob("loop-*-abi-*.py"))
     assert len(modules) == 2
     assert run() == "False"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -86,14 +87,23 @@ def _ffi(cdef: str, folder: Path, stem: str) -> Any:
 
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    staged = module.with_name(f".{module.name}.{os.getpid()}")
-    recompiler.recompile(ffi, module.stem, None, c_file=str(staged), call_c_compiler=False,
-                         uses_ffiplatform=False, compiler_verbose=False)
-    text = staged.read_text(encoding="utf-8")
-    os.replace(staged, module)
-    staged_digest = digest.with_name(f".{digest.name}.{os.getpid()}")
-    staged_digest.write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
-    os.replace(staged_digest, digest)
+    # staged per process and thread; 0644 whatever the umask, or `private` refuses them on
+    # the next run (umask 002 made them 0664) and every run would parse the cdef again
+    tag = f"{os.getpid()}.{threading.get_ident()}"
+    staged = module.with_name(f".{module.name}.{tag}")
+    staged_digest = digest.with_name(f".{digest.name}.{tag}")
+    try:
+        recompiler.recompile(ffi, module.stem, None, c_file=str(staged), call_c_compiler=False,
+                             uses_ffiplatform=False, compiler_verbose=False)
+        text = staged.read_text(encoding="utf-8")
+        staged_digest.write_text(hashlib.sha256(text.encode()).hexdigest() + "\n")
+        for path in (staged, staged_digest):
+            os.chmod(path, 0o644)
+        os.replace(staged, module)
+        os.replace(staged_digest, digest)
+    except OSError:  # a full or read-only folder: parse again next time
+        for path in (staged, staged_digest):
+            path.unlink(missing_ok=True)
     return ffi
 
 
