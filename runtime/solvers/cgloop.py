@@ -126,14 +126,10 @@ _TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...]]] = (
 def _tables(backend: Any) -> tuple[Any, ...] | None:
     """(descriptor addresses, family sizes, table-pointer addresses) where the backend's
     HVP is every family's serial kernel with the user's numbering; else None."""
-    from cfc_dsl.runtime.backends.native import CBackend
+    from cfc_dsl.runtime.solvers.cloop import one_call_families
 
-    if type(backend) is not CBackend:  # a wrapper (a bench's counter) sees every call
-        return None
-    families = getattr(backend, "_families", None)
-    layout = getattr(backend, "layout", None)
-    if getattr(backend, "_all", None) is None or families is None or layout is None \
-            or layout.perm is not None:
+    families = one_call_families(backend)
+    if families is None:
         return None
     known = _TABLES.get(backend)
     if known is not None and known[0] is families:

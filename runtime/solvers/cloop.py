@@ -174,9 +174,10 @@ _ADDRESSES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[int, int, int]]] = (
     weakref.WeakKeyDictionary())  # backend -> (its family table, the addresses): ~0.4 ms each
 
 
-def _eg_all(backend: Any) -> tuple[int, int, int] | None:
-    """(cfc_eg_all's address, the family table's, the family count) where the backend runs
-    every family in that one call with the user's numbering; else None."""
+def one_call_families(backend: Any) -> Any | None:
+    """The backend's `cfc_family[]` table where it runs every family's serial kernel in one
+    call with the user's numbering (what a C loop may call in its place); else None. Both C
+    loops (this one and cgloop.py) ask this one question."""
     from cfc_dsl.runtime.backends.native import CBackend
 
     if type(backend) is not CBackend:  # a wrapper (a bench's counter) sees every call
@@ -185,6 +186,15 @@ def _eg_all(backend: Any) -> tuple[int, int, int] | None:
     layout = getattr(backend, "layout", None)
     if getattr(backend, "_all", None) is None or families is None or layout is None \
             or layout.perm is not None:
+        return None
+    return families
+
+
+def _eg_all(backend: Any) -> tuple[int, int, int] | None:
+    """(cfc_eg_all's address, the family table's, the family count) where the backend runs
+    every family in that one call with the user's numbering; else None."""
+    families = one_call_families(backend)
+    if families is None:
         return None
     known = _ADDRESSES.get(backend)
     if known is not None and known[0] is families:
