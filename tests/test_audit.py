@@ -187,14 +187,21 @@ def test_a_wrong_kernel_fails_naming_the_family(tmp_path: Path, monkeypatch: pyt
 
     original = render.render_model
 
+    def corrupt(src: str) -> str:
+        if "double cfc_egm_quadratic(" not in src:
+            return src
+        start, end = src.index("double cfc_egm_quadratic("), src.index("double cfc_eg_quadratic(")
+        body, count = re.subn(r"(&G\[s_y\[k\]\] : &nowhere\) \+= weight \* )",
+                              r"\g<1>1.0000001 * ", src[start:end], count=1)
+        assert count == 1, "the generated gradient line changed shape; update this test"
+        return src[:start] + body + src[end:]
+
     def corrupted(model, target=render.Target.C):  # type: ignore[no-untyped-def]
         out = original(model, target)
-        src = out.source
-        start, end = src.index("double cfc_eg_quadratic("), src.index("double cfc_e_quadratic(")
-        body, count = re.subn(r"(G\[s_y\[k\]\] \+= weight \* )", r"\g<1>1.0000001 * ",
-                              src[start:end], count=1)
-        assert count == 1, "the generated gradient line changed shape; update this test"
-        return dataclasses.replace(out, source=src[:start] + body + src[end:])
+        # the one-file source and, where the build compiles units, the unit that holds it
+        units = tuple(dataclasses.replace(u, source=corrupt(u.source)) for u in out.units)
+        assert "1.0000001" in corrupt(out.source)
+        return dataclasses.replace(out, source=corrupt(out.source), units=units)
 
     monkeypatch.setattr(render, "render_model", corrupted)
     monkeypatch.setenv("CFC_CACHE_DIR", str(tmp_path / "cache"))

@@ -94,7 +94,6 @@ def test_bound_call_keeps_the_argument_order() -> None:
         return args
 
     assert _bound_call(record, (1, 2))(3, 4) == (1, 2, 3, 4)  # functools.partial
-    assert _bound_call(record, (1, 2), (5, 6))(3, 4) == (1, 2, 3, 4, 5, 6)  # threaded tails
 
 
 EXAMPLE_DATA = {"grid_percolation": {"shortcuts": EXAMPLES / "grid_shortcuts.npy"}}
