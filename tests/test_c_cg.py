@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_c_loop import RANDOM, SADDLE, agree, workload
+from test_c_loop import RANDOM, SADDLE, agree, on_and_off, workload
 
 import cfc_dsl as cfc
 from cfc_dsl.runtime.solvers import cgloop, newton
@@ -54,14 +54,8 @@ class Checked:
 def both(make, monkeypatch, **options):  # type: ignore[no-untyped-def]
     """(C CG run, Python CG run) of newton on fresh bindings of one problem."""
     spy = Checked(monkeypatch)
-    monkeypatch.delenv("CFC_C_LOOPS", raising=False)
-    fast = make().relax("newton", **options)
-    assert spy.solves > 0, "the C CG loop did not run"
-    monkeypatch.setenv("CFC_C_LOOPS", "0")
-    solves = spy.solves
-    slow = make().relax("newton", **options)
-    assert spy.solves == solves, "CFC_C_LOOPS=0 still ran the C CG loop"
-    return fast, slow
+    return on_and_off(make, monkeypatch, "newton", lambda: spy.solves, "the C CG loop",
+                      **options)
 
 
 @pytest.mark.parametrize("n, seed", [(100, 0), (1000, 0), (300, 3), (2000, 5)])

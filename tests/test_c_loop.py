@@ -65,17 +65,23 @@ class Spy:
         monkeypatch.setattr(cloop.PgdLoop, "advance", counted)
 
 
+def on_and_off(make, monkeypatch, solver: str, count, what: str, **options):  # type: ignore[no-untyped-def]
+    """(run with the C loops, run with CFC_C_LOOPS=0) of `solver` on fresh bindings of one
+    problem; `count()` says how often the C loop `what` ran, which only the first may."""
+    monkeypatch.delenv("CFC_C_LOOPS", raising=False)
+    fast = make().relax(solver, **options)
+    assert count() > 0, f"{what} did not run"
+    monkeypatch.setenv("CFC_C_LOOPS", "0")
+    before = count()
+    slow = make().relax(solver, **options)
+    assert count() == before, f"CFC_C_LOOPS=0 still ran {what}"
+    return fast, slow
+
+
 def both(make, monkeypatch, **options):  # type: ignore[no-untyped-def]
     """(C loop run, Python loop run) of pgd on fresh bindings of one problem."""
     spy = Spy(monkeypatch)
-    monkeypatch.delenv("CFC_C_LOOPS", raising=False)
-    fast = make().relax("pgd", **options)
-    assert spy.calls > 0, "the C loop did not run"
-    monkeypatch.setenv("CFC_C_LOOPS", "0")
-    calls = spy.calls
-    slow = make().relax("pgd", **options)
-    assert spy.calls == calls, "CFC_C_LOOPS=0 still ran the C loop"
-    return fast, slow
+    return on_and_off(make, monkeypatch, "pgd", lambda: spy.calls, "the C loop", **options)
 
 
 def agree(fast, slow) -> None:  # type: ignore[no-untyped-def]
