@@ -19,6 +19,7 @@ import cffi
 import numpy as np
 import pytest
 
+from cfc_dsl.codegen.render import Unit
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.frontend import load_source
 from cfc_dsl.model import Target
@@ -36,11 +37,6 @@ OMP = ("int cfc_omp(void)\n{\n#ifdef _OPENMP\n    return 1;\n#else\n    return 0
 CDEF = "int cfc_twice(int x); int cfc_quad(int x); int cfc_omp(void);"
 
 
-def _write(folder: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (folder / name).write_text(text)
-
-
 def _runs(log: str, tc_command: list[str]) -> list[list[str]]:
     head = shlex.join(tc_command)
     return [shlex.split(line) for line in log.splitlines() if line.startswith(head)]
@@ -48,9 +44,7 @@ def _runs(log: str, tc_command: list[str]) -> list[list[str]]:
 
 def test_units_compile_apart_and_link_into_one_library(tmp_path: Path) -> None:
     tc = toolchain()
-    _write(tmp_path, {"u_0.c": OMP, "u_1.c": A, "u_2.c": B})
-    jobs = [units.UnitJob("u_0.c", True), units.UnitJob("u_1.c", False),
-            units.UnitJob("u_2.c", False)]
+    jobs = [Unit("u_0.c", OMP, True), Unit("u_1.c", A, False), Unit("u_2.c", B, False)]
     units.compile_units("m", "the C compiler", "advice", tc, jobs, "lib.so", tmp_path, "build.log")
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
@@ -70,8 +64,7 @@ def test_units_compile_apart_and_link_into_one_library(tmp_path: Path) -> None:
 
 def test_a_rejected_unit_is_a_bug_in_cfc_and_leaves_no_object(tmp_path: Path) -> None:
     tc = toolchain()
-    _write(tmp_path, {"u_0.c": A, "u_1.c": "int cfc_bad(void) { return missing; }\n"})
-    jobs = [units.UnitJob("u_0.c", False), units.UnitJob("u_1.c", False)]
+    jobs = [Unit("u_0.c", A, False), Unit("u_1.c", "int cfc_bad(void) { return missing; }\n", False)]
     with pytest.raises(CfcError) as info:
         units.compile_units("broken", "the C compiler", "advice", tc, jobs, "lib.so", tmp_path,
                             "build.log")

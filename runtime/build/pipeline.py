@@ -140,7 +140,7 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     from cfc_dsl.codegen.bounds import model_summary
     from cfc_dsl.codegen.render import render_model
     from cfc_dsl.runtime.build.compiler import run_compiler
-    from cfc_dsl.runtime.build.units import UnitJob, compile_units
+    from cfc_dsl.runtime.build.units import compile_units
 
     rendered = render_model(model, spec.target)
     module = module_name(key.digest(), spec.target)
@@ -151,8 +151,6 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     library = spec.library(module)
     advice = spec.advice(tc)
     units = tuple(rendered.units) if spec.split and len(rendered.units) > 1 else ()
-    for unit in units:
-        (staging / unit.name).write_text(unit.source)
 
     def command(src: str) -> list[str]:  # src: the source, or the trivial file of a probe
         return spec.command(tc, src, library if src == source else "probe.so")
@@ -162,9 +160,8 @@ def _compile(model: Model, spec: BuildTarget, tc: Toolchain, key: cache.CacheKey
     with ThreadPoolExecutor(max_workers=1) as pool:
         emitted = pool.submit(spec.emit, rendered, module, staging) if spec.emit else None
         if units:  # the units at once, one per core, then the link (build/units.py)
-            compile_units(model.name, spec.compiler_label, advice, tc,
-                          [UnitJob(u.name, u.openmp) for u in units], library, staging,
-                          "build.log")
+            compile_units(model.name, spec.compiler_label, advice, tc, units, library,
+                          staging, "build.log")
         else:
             run_compiler(model.name, spec.compiler_label, advice, command, source, staging,
                          "build.log")  # its error first; leaving `with` waits for the thread

@@ -20,25 +20,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cfc_dsl.runtime.build.compiler import run_compiler
 from cfc_dsl.runtime.build.openmp import OPENMP_FLAGS
 from cfc_dsl.runtime.build.toolchain import SHARED_FLAGS, WARNING_FLAGS, Toolchain
 
+if TYPE_CHECKING:  # the type alone: render's module is the miss path's, imported there
+    from cfc_dsl.codegen.render import Unit
 
-@dataclass(frozen=True)
-class UnitJob:
-    """One unit to compile: its file (written into the staging folder) and whether it
-    needs OpenMP."""
 
-    name: str
-    openmp: bool
-
-    @property
-    def object(self) -> str:
-        return str(Path(self.name).with_suffix(".o"))
+def object_name(unit: Unit) -> str:
+    return str(Path(unit.name).with_suffix(".o"))
 
 
 def cores() -> int:
@@ -58,35 +52,37 @@ def object_flags(tc: Toolchain, openmp: bool) -> list[str]:
     return [f for f in tc.flags if f not in link_only and (openmp or f not in OPENMP_FLAGS)]
 
 
-def object_command(tc: Toolchain, unit: UnitJob) -> Callable[[str], list[str]]:
+def object_command(tc: Toolchain, unit: Unit) -> Callable[[str], list[str]]:
     """`run_compiler`'s command for one unit: its source into its object, and the trivial
     probe (when the compile fails) the same way into probe.o."""
     def command(src: str) -> list[str]:
-        out = unit.object if src == unit.name else str(Path(src).with_suffix(".o"))
+        out = object_name(unit) if src == unit.name else str(Path(src).with_suffix(".o"))
         return [*tc.command, *object_flags(tc, unit.openmp), *WARNING_FLAGS, "-c", src,
                 "-o", out]
     return command
 
 
-def link_command(tc: Toolchain, units: Sequence[UnitJob], library: str,
+def link_command(tc: Toolchain, units: Sequence[Unit], library: str,
                  first: str) -> Callable[[str], list[str]]:
     """`run_compiler`'s command for the link. `first` stands for the link itself; any other
     file is the trivial probe, built into a library the same way (so a failed link is told
     from a broken toolchain as a failed compile is)."""
     def command(src: str) -> list[str]:
         if src == first:
-            return [*tc.command, *tc.flags, *(u.object for u in units), "-o", library, "-lm"]
+            return [*tc.command, *tc.flags, *map(object_name, units), "-o", library, "-lm"]
         return [*tc.command, *tc.flags, src, "-o", "probe.so", "-lm"]
     return command
 
 
-def compile_units(name: str, label: str, advice: str, tc: Toolchain, units: Sequence[UnitJob],
+def compile_units(name: str, label: str, advice: str, tc: Toolchain, units: Sequence[Unit],
                   library: str, staging: Path, log: str) -> None:
-    """Compile `units` (already written into `staging`) at once and link them into `library`.
+    """Write `units` into `staging`, compile them at once and link them into `library`.
 
     Each compile logs into its own file; the logs are joined into `log` in unit order (the
     same text however the runs interleave), and the first failure in unit order is raised.
     The objects are removed after the link, whether it succeeds or not."""
+    for unit in units:
+        (staging / unit.name).write_text(unit.source)
     logs = [f"{log}.{i}" for i in range(len(units))]
 
     def one(i: int) -> None:
@@ -96,7 +92,7 @@ def compile_units(name: str, label: str, advice: str, tc: Toolchain, units: Sequ
     try:
         with ThreadPoolExecutor(max_workers=min(len(units), cores())) as pool:
             # the largest first (by its source's size), so no long compile starts last
-            order = sorted(range(len(units)), key=lambda i: -(staging / units[i].name).stat().st_size)
+            order = sorted(range(len(units)), key=lambda i: -len(units[i].source))
             submitted = {i: pool.submit(one, i) for i in order}
         futures = [submitted[i] for i in range(len(units))]
         _join_logs(staging, logs, log)
@@ -107,7 +103,7 @@ def compile_units(name: str, label: str, advice: str, tc: Toolchain, units: Sequ
                      staging, log)
     finally:
         for unit in units:
-            (staging / unit.object).unlink(missing_ok=True)
+            (staging / object_name(unit)).unlink(missing_ok=True)
 
 
 def _join_logs(staging: Path, logs: Sequence[str], log: str) -> None:
@@ -119,5 +115,4 @@ def _join_logs(staging: Path, logs: Sequence[str], log: str) -> None:
                 path.unlink()
 
 
-__all__ = ["UnitJob", "compile_units", "cores", "link_command", "object_command",
-           "object_flags"]
+__all__ = ["compile_units", "cores", "link_command", "object_command", "object_flags"]
