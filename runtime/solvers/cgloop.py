@@ -46,7 +46,7 @@ int64_t cfc_newton_cg(int64_t nf, const uintptr_t *ks, const int64_t *sizes,
     const double *minv, const double *s, double *r, double delta, double tol,
     int64_t max_cg, double *d, double *hd, double *work, int64_t *products);
 """
-SOURCE = r"""
+PRODUCTS = r"""
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -68,7 +68,8 @@ static double dot(const double *a, const double *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) t += a[i] * b[i];
     return t;
 }
-
+"""
+SOURCE = PRODUCTS + r"""
 /* newton.py's _to_boundary; Python's max(v, 0.0) keeps a NaN v, as this does */
 static double to_boundary(double zz, double zp, double pp, double dd) {
     if (pp == 0.0) return 0.0;
@@ -123,7 +124,7 @@ _TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...]]] = (
     weakref.WeakKeyDictionary())  # backend -> (its family table, the arrays below)
 
 
-def _tables(backend: Any) -> tuple[Any, ...] | None:
+def tables(backend: Any) -> tuple[Any, ...] | None:
     """(descriptor addresses, family sizes, table-pointer addresses) where the backend's
     HVP is every family's serial kernel with the user's numbering; else None."""
     from cfc_dsl.runtime.solvers.cloop import one_call_families
@@ -164,7 +165,7 @@ class CgLoop:
         if type(objective) is not Objective or Needs.HVP not in objective.needs:
             return None  # another objective's HVP may differ; without HVP Python raises
         w = getattr(objective, "weights", None)
-        found = _tables(getattr(objective, "backend", None))
+        found = tables(getattr(objective, "backend", None))
         if found is None or not isinstance(w, np.ndarray) or w.dtype != np.float64 \
                 or w.shape != found[0].shape:
             return None
@@ -192,4 +193,4 @@ class CgLoop:
         return d, hd, bool(boundary), int(self._count[0])
 
 
-__all__ = ["CgLoop", "KERNEL_STRUCT"]
+__all__ = ["PRODUCTS", "CgLoop", "KERNEL_STRUCT", "tables"]
