@@ -126,12 +126,12 @@ def test_c_cg_steps_aside(random_model, monkeypatch) -> None:  # type: ignore[no
     monkeypatch.delenv("CFC_C_LOOPS")
     saved = backend._all
     backend._all = None  # what a threaded family leaves (CBackend.threads)
-    assert cgloop._tables(backend) is None
+    assert cgloop.tables(backend) is None
     backend._all = saved
     monkeypatch.setenv("CFC_REORDER", "rcm")
     renumbered = workload(random_model, 300, 2)
     assert renumbered.backend.layout.perm is not None
-    assert cgloop._tables(renumbered.backend) is None
+    assert cgloop.tables(renumbered.backend) is None
 
 
 def test_a_built_loop_opens_without_pycparser(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
