@@ -148,6 +148,23 @@ def tables(backend: Any) -> tuple[Any, ...] | None:
     return found
 
 
+def objective_tables(objective: Any) -> tuple[Any, ...] | None:
+    """`tables` of the objective's backend where its HVP is exactly `hvp` above: a plain
+    `Objective` with Needs.HVP whose float64 weights are one per family; else None. Every
+    C loop that takes Hessian-vector products asks this one question."""
+    from cfc_dsl.runtime.objective import Objective
+    from cfc_dsl.runtime.solvers.registry import Needs
+
+    if type(objective) is not Objective or Needs.HVP not in objective.needs:
+        return None  # another objective's HVP may differ; without HVP Python raises
+    w = getattr(objective, "weights", None)
+    found = tables(getattr(objective, "backend", None))
+    if found is None or not isinstance(w, np.ndarray) or w.dtype != np.float64 \
+            or w.shape != found[0].shape:
+        return None
+    return found
+
+
 class CgLoop:
     """`_Model._steihaug` in C for one objective (`for_objective` says whether it applies)."""
 
@@ -159,15 +176,8 @@ class CgLoop:
 
     @classmethod
     def for_objective(cls, objective: Any) -> CgLoop | None:
-        from cfc_dsl.runtime.objective import Objective
-        from cfc_dsl.runtime.solvers.registry import Needs
-
-        if type(objective) is not Objective or Needs.HVP not in objective.needs:
-            return None  # another objective's HVP may differ; without HVP Python raises
-        w = getattr(objective, "weights", None)
-        found = tables(getattr(objective, "backend", None))
-        if found is None or not isinstance(w, np.ndarray) or w.dtype != np.float64 \
-                or w.shape != found[0].shape:
+        found = objective_tables(objective)
+        if found is None:
             return None
         built = loop_library("newton-cg", SOURCE, CDEF, FLAGS)
         return None if built is None else cls(*built, found, objective)
@@ -193,4 +203,4 @@ class CgLoop:
         return d, hd, bool(boundary), int(self._count[0])
 
 
-__all__ = ["PRODUCTS", "CgLoop", "KERNEL_STRUCT", "tables"]
+__all__ = ["PRODUCTS", "CgLoop", "KERNEL_STRUCT", "objective_tables", "tables"]
