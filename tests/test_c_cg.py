@@ -52,10 +52,12 @@ class Checked:
 
 
 def both(make, monkeypatch, **options):  # type: ignore[no-untyped-def]
-    """(C CG run, Python CG run) of newton on fresh bindings of one problem."""
+    """(C CG run, Python CG run) of newton on fresh bindings of one problem. A progress
+    hook keeps newton's trials in Python (tronloop.py steps aside for it), where the C CG
+    serves them."""
     spy = Checked(monkeypatch)
     return on_and_off(make, monkeypatch, "newton", lambda: spy.solves, "the C CG loop",
-                      **options)
+                      progress=lambda step, f, pg: None, **options)
 
 
 @pytest.mark.parametrize("n, seed", [(100, 0), (1000, 0), (300, 3), (2000, 5)])
@@ -97,8 +99,10 @@ def test_the_descriptor_is_the_templates() -> None:
     ours = cgloop.KERNEL_STRUCT
     assert _fields(ours) == _fields(template) == [
         "slots", "params", "terms", "e", "eg", "hv", "hd"]
-    hvr = re.search(r"typedef void \(\*cfc_hvr_fn\)[^\n]*", template)
-    assert hvr is not None and hvr.group(0) in ours
+    for kind in ("hvr", "hdr"):  # the HVP's and the Hessian diagonal's function types
+        typedef = re.search(rf"typedef void \(\*cfc_{kind}_fn\)[^\n]*", template)
+        assert typedef is not None and typedef.group(0) in ours
+        assert f"cfc_{kind}_fn h{kind[1]};" in template and f"cfc_{kind}_fn h{kind[1]};" in ours
     assert "cfc_hvr_fn hv;" in template and "int64_t slots, params;" in template
     assert "const unsigned char *terms;" in template
 

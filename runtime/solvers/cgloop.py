@@ -28,16 +28,17 @@ import numpy as np
 from cfc_dsl.runtime.build.loops import loop_library
 
 # the descriptor as templates/kernels.c.j2 declares it (tests/test_c_cg.py holds the two
-# equal): only `slots` and `hv` are used here
+# equal): `slots`, `hv` and (tronloop.py) `hd` are used
 KERNEL_STRUCT = """\
 typedef void (*cfc_hvr_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *X, const double *V, double *HV, int only);
+typedef void (*cfc_hdr_fn)(int64_t lo, int64_t hi, const int64_t *const *s, const double *const *p, double weight, const double *X, double *D, int only);
 struct cfc_kernel {
     int64_t slots, params;
     const unsigned char *terms;
     void *e;
     void *eg;
     cfc_hvr_fn hv;
-    void *hd;
+    cfc_hdr_fn hd;
 };
 """
 CDEF = """

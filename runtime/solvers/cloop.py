@@ -40,7 +40,7 @@ int64_t cfc_pgd_loop(uintptr_t eg_all, int64_t nf, uintptr_t fam, const double *
     double *fs, double *es, double *ts, double *ps, int64_t *bts, int64_t *evs,
     double *out);
 """
-SOURCE = r"""
+HELPERS = r"""
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -103,7 +103,8 @@ static double pgn(const double *x, const double *g, const double *lo, const doub
     }
     return m;
 }
-
+"""
+SOURCE = HELPERS + r"""
 /* From (x0, g0, f0): accepted states into xs/gs/fs/es (rows), with the step t used, its
    backtracks and kernel passes. Stops: 0 converged, 1 stalled, 2 max_steps taken, 3 no
    trial lowered F, 4 the last state's gradient is not finite (its ps row unset).
@@ -190,7 +191,7 @@ def one_call_families(backend: Any) -> Any | None:
     return families
 
 
-def _eg_all(backend: Any) -> tuple[int, int, int] | None:
+def eg_all(backend: Any) -> tuple[int, int, int] | None:
     """(cfc_eg_all's address, the family table's, the family count) where the backend runs
     every family in that one call with the user's numbering; else None."""
     families = one_call_families(backend)
@@ -213,6 +214,9 @@ class PgdLoop:
         self.ffi, self.lib, self.objective = ffi, lib, objective
         self.eg, self.fam, self.nf = eg_all
 
+    def call(self, *args: Any) -> int:
+        return int(self.lib.cfc_pgd_loop(*args))  # one place a bench may time
+
     @classmethod
     def for_run(cls, objective: Any, run: Run, options: Any) -> PgdLoop | None:
         if (options.normalize_grads or options.max_grad_norm or options.lipschitz_cap
@@ -223,7 +227,7 @@ class PgdLoop:
         if type(objective) is not Objective:  # one whose F could differ from the kernels'
             return None
         w = getattr(objective, "weights", None)
-        found = _eg_all(getattr(objective, "backend", None))
+        found = eg_all(getattr(objective, "backend", None))
         if found is None or not isinstance(w, np.ndarray) or w.dtype != np.float64 \
                 or w.shape != (found[2],):
             return None
@@ -245,11 +249,11 @@ class PgdLoop:
         hi = np.ascontiguousarray(run.hi, np.float64)
         d = lambda a: ffi.from_buffer("double[]", a)  # noqa: E731
         i = lambda a: ffi.from_buffer("int64_t[]", a)  # noqa: E731
-        stop = int(self.lib.cfc_pgd_loop(
+        stop = self.call(
             self.eg, nf, self.fam, d(w), n, d(lo), d(hi), d(x0), d(g0), float(run.f), t,
             options.step, options.armijo_c, options.shrink, options.max_backtracks,
             options.tol, options.ftol, run.stalled, options.stall_steps, rows, d(xs), d(gs),
-            d(fs), d(es), d(ts), d(ps), i(bts), i(evs), d(out)))
+            d(fs), d(es), d(ts), d(ps), i(bts), i(evs), d(out))
         steps = int(out[0])
         for k in range(steps):
             self.objective.evaluations += int(evs[k])
@@ -264,4 +268,4 @@ class PgdLoop:
         return _STOPS[stop], float(out[1])
 
 
-__all__ = ["PgdLoop"]
+__all__ = ["HELPERS", "PgdLoop", "eg_all", "one_call_families"]

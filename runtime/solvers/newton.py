@@ -29,6 +29,7 @@ from cfc_dsl.runtime.solvers.base import (
 )
 from cfc_dsl.runtime.solvers.cgloop import CgLoop
 from cfc_dsl.runtime.solvers.registry import Needs, option, register
+from cfc_dsl.runtime.solvers.tronloop import TronLoop
 from cfc_dsl.runtime.solvers.vectors import clip, dot, inside, norm
 
 _EPS = float(np.finfo(np.float64).eps)
@@ -132,7 +133,10 @@ class _Model:
         for _ in range(opts.max_subspace):
             xc = self.x + s
             free = ((xc > self.lo) & (xc < self.hi)).astype(np.float64)
-            r = -(self.g + hs) * free
+            # the free part of -(g + Hs), zero elsewhere: not times the mask, where an
+            # infinite component at a fixed coordinate would give inf * 0 = NaN
+            with np.errstate(invalid="ignore", over="ignore"):
+                r = np.where(free != 0.0, -(self.g + hs), 0.0)
             norm_r = norm(r)
             if goal is None:
                 # the forcing term min(cg_tol, sqrt|r|) makes the steps superlinear near the
@@ -256,6 +260,7 @@ class TrustRegionNewton:
         escapes, delta, alpha, rejected = -1, 0.0, 1.0, 0
         x_last = run.x
         cg = CgLoop.for_objective(objective)
+        loop = TronLoop.for_run(objective, run)  # the trials in C, where they apply
         while run.steps < options.max_steps:
             if run.converged:
                 x_last = run.x
@@ -266,6 +271,14 @@ class TrustRegionNewton:
                 escapes, alpha = run.escapes, 1.0  # long as the escape or the projected g
                 delta = max(float(norm(run.x - x_last)), float(
                     norm(clip(run.x - run.g, run.lo, run.hi) - run.x)))
+            if loop is not None:  # the trials below, in C, until a stop or its rows are full
+                stop, delta, alpha, rejected = loop.advance(run, delta, alpha, rejected,
+                                                            options)
+                if stop is not None:
+                    x_last = run.x
+                    if (done := run.done(stop)) is not None:
+                        return done
+                continue
             model = _Model(objective, run.x, run.g, options, cg)
             s, hs, alpha = model.cauchy(alpha, delta)
             s, hs = model.subspace(s, hs, delta)
