@@ -1,15 +1,16 @@
 """Where a small relaxation's time goes (issue 12 item 4): the standard workload (a Landau
 term per variable plus 4N random quadratic and directed-hinge edges with per-edge weights,
-as bench/solvers.py builds it) at N = 10^2 and 10^3, relaxed by the default solver (`auto`)
-and by `pgd`, whose steps run in C where they can (solvers/cloop.py), and `pgd:py`, the
-same with CFC_C_LOOPS=0 (its Python loop, the baseline); `auto:py` likewise for newton's
-CG solve, which runs in C where it can (solvers/cgloop.py). Per row: the wall time of the
-relaxation; the time spent inside the C kernels (each of the backend's kernel entry points
-wrapped with perf_counter, in this bench only; the passes the C loops make themselves, which no
-wrapper sees, at the cost of one `cfc_eg_all` or HVP pass timed alone in this run); the time in
-the backend's Python wrappers around them; "python", the share of the wall time outside
-the kernels (the C loop's own arithmetic counts here too); kernel passes, accepted steps
-and passes per step; and the second-order test's share of the wall time.
+as bench/solvers.py builds it) at N = 10^2 and 10^3, relaxed by the default solver (`auto`,
+newton, whose trials run in C where they can: solvers/tronloop.py) and by `pgd` (its steps
+in C: solvers/cloop.py); `NAME:py` runs the same with CFC_C_LOOPS=0, the Python loops (the
+baseline). Per row: the wall time of the relaxation; "kernel ms", the time inside the C
+kernels (each of the backend's kernel entry points wrapped with perf_counter, in this bench
+only, plus the passes and products the C loops make themselves, which no wrapper sees, each
+at the cost of one `cfc_eg_all` or HVP pass timed alone in this run); "wrap ms", the
+backend's Python wrappers around its kernels; "loop ms", the C loops' own arithmetic (their
+calls timed, less the kernel passes inside them); "python", the share of the wall time in
+neither kernels nor C loops: Python; kernel passes, accepted steps and passes per step; and
+the second-order test's share of the wall time.
 
 The wall time is taken from a run without the timing wrappers (they add ~0.2 us per call);
 the kernel and backend times from a second, identical run with them (the same iterates: the
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 
 import cfc_dsl as cfc  # noqa: E402
 from cfc_dsl.runtime.solvers import base as solver_base  # noqa: E402
-from cfc_dsl.runtime.solvers import cgloop  # noqa: E402
+from cfc_dsl.runtime.solvers import cgloop, cloop, tronloop  # noqa: E402
 
 RANDOM = """\
 model random_workload
@@ -165,25 +166,40 @@ def hvp_cost(problem: Any, repeat: int = 200) -> float:
     return best
 
 
-class Products:
-    """Counts the products newton's C CG loop makes (it reports them to its caller)."""
+class Loops:
+    """Times the C loops' calls and counts the products they make, which no wrapper sees:
+    newton's CG loop (solvers/cgloop.py, used by its Python loop), its whole-step loop
+    (solvers/tronloop.py: its istate[4] counts HVP and Hessian-diagonal passes) and pgd's
+    (solvers/cloop.py). The passes of `cfc_eg_all` inside them are the evaluations the
+    backend wrappers did not see."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self._orig = cgloop.CgLoop.steihaug
+        self.products = 0
+        self.seconds = 0.0
+        self._saved: list[tuple[Any, str, Any]] = []
 
-    def __enter__(self) -> Products:
-        orig = self._orig
+    def _patch(self, owner: Any, name: str, counted: Callable[[Any], int]) -> None:
+        orig = getattr(owner, name)
+        perf = time.perf_counter
 
-        def counted(loop: Any, *args: Any) -> Any:
+        def timed(loop: Any, *args: Any) -> Any:
+            t0 = perf()
             out = orig(loop, *args)
-            self.count += out[3]
+            self.seconds += perf() - t0
+            self.products += counted(out if name == "steihaug" else args)
             return out
-        cgloop.CgLoop.steihaug = counted  # type: ignore[method-assign]
+        self._saved.append((owner, name, orig))
+        setattr(owner, name, timed)
+
+    def __enter__(self) -> Loops:
+        self._patch(cgloop.CgLoop, "steihaug", lambda out: int(out[3]))
+        self._patch(tronloop.TronLoop, "call", lambda args: int(args[17][4]))
+        self._patch(cloop.PgdLoop, "call", lambda args: 0)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        cgloop.CgLoop.steihaug = self._orig  # type: ignore[method-assign]
+        for owner, name, orig in reversed(self._saved):
+            setattr(owner, name, orig)
 
 
 def measure(compiled: Any, n: int, spec: str, repeat: int, max_steps: int) -> dict[str, Any]:
@@ -207,28 +223,31 @@ def _measure(compiled: Any, n: int, solver: str, repeat: int, max_steps: int) ->
         problem = workload(compiled, n)
         clock = Clock()
         instrument(problem.backend, clock)
-        with Products() as products:
+        with Loops() as loops:
             timed_wall, timed, _ = relax(problem, solver, max_steps)
         if "clock" not in best or timed_wall < best["timed_wall"]:
             best.update(clock=clock, timed_wall=timed_wall, timed=timed,
-                        products=products.count)
+                        products=loops.products, loop_s=loops.seconds)
     r, clock = best["r"], best["clock"]
     assert np.array_equal(r.x, best["timed"].x), "the timing wrappers changed the iterates"
     kernel, backend = clock.total("kernel:"), clock.total("backend:")
     wrappers = backend - kernel
     seen = clock.calls.get("backend:energy", 0) + clock.calls.get("backend:energy_and_grad", 0)
-    in_c = max(0, best["timed"].result.evaluations - seen)  # passes the C loop made
-    kernel += in_c * cost + best["products"] * hv_cost  # and the C CG loop's products
+    in_c = max(0, best["timed"].result.evaluations - seen)  # passes the C loops made
+    inside = in_c * cost + best["products"] * hv_cost  # their kernel passes and products
+    kernel += inside
+    loop = max(0.0, best["loop_s"] - inside)  # the C loops' own arithmetic
     return {"n": n, "solver": r.solver if solver != "auto" else f"auto->{r.solver}",
             "wall": best["wall"], "kernel": kernel, "wrappers": wrappers,
-            "python": 1.0 - kernel / best["wall"], "so": best["so"] / best["wall"],
+            "loop": loop, "python": 1.0 - (kernel + loop) / best["wall"],
+            "so": best["so"] / best["wall"],
             "evals": r.result.evaluations, "steps": r.steps,
             "per_step": r.result.evaluations_per_step,
             "in_c": in_c,
             "reason": r.reason, "energy": r.energy}
 
 
-ROW = "{:>6}  {:<17}{:>10}{:>10}{:>9}{:>9}{:>8}{:>7}{:>7}{:>7}{:>8}  {:<10}{}"
+ROW = "{:>6}  {:<17}{:>10}{:>10}{:>9}{:>9}{:>9}{:>8}{:>7}{:>7}{:>7}{:>8}  {:<10}{}"
 
 
 def profile(compiled: Any, n: int, solver: str, max_steps: int) -> None:
@@ -258,7 +277,8 @@ def main() -> None:
     solvers = [s for s in args.solvers.split(",") if s]
     for s in solvers:  # untimed warm-up: one-off imports and builds are not charged to a row
         relax(workload(compiled, 20), s.partition(":")[0], 50)
-    print(ROW.format("N", "solver", "wall ms", "kernel ms", "wrap ms", "python", "2nd-ord",
+    print(ROW.format("N", "solver", "wall ms", "kernel ms", "wrap ms", "loop ms",
+                     "python", "2nd-ord",
                      "evals", "steps", "ev/st", "us/step", "reason", "  energy"))
     for n in sizes:
         for s in solvers:
@@ -266,6 +286,7 @@ def main() -> None:
             name = m["solver"] + (" (py)" if m["spec"].endswith(":py") else "")
             print(ROW.format(n, name, f"{m['wall'] * 1e3:.2f}",
                              f"{m['kernel'] * 1e3:.2f}", f"{m['wrappers'] * 1e3:.2f}",
+                             f"{m['loop'] * 1e3:.2f}",
                              f"{m['python']:.0%}", f"{m['so']:.0%}", m["evals"], m["steps"],
                              f"{m['per_step']:.2f}",
                              f"{m['wall'] / max(m['steps'], 1) * 1e6:.0f}", m["reason"],
