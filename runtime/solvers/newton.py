@@ -259,8 +259,8 @@ class TrustRegionNewton:
         run = Run(objective, x0, options, self.name, None, progress)
         escapes, delta, alpha, rejected = -1, 0.0, 1.0, 0
         x_last = run.x
-        cg = CgLoop.for_objective(objective)
         loop = TronLoop.for_run(objective, run)  # the trials in C, where they apply
+        cg = None if loop is not None else CgLoop.for_objective(objective)
         while run.steps < options.max_steps:
             if run.converged:
                 x_last = run.x
