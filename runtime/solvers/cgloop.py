@@ -121,6 +121,25 @@ int64_t cfc_newton_cg(int64_t nf, const uintptr_t *ks, const int64_t *sizes,
 """
 FLAGS = ("-ffp-contract=off",)  # a * b + c as two roundings, as NumPy's does
 
+
+def one_call_families(backend: Any) -> Any | None:
+    """The backend's `cfc_family[]` table where it runs every family's serial kernel in one
+    call with the user's numbering (what a C loop may call in its place); else None. Every C
+    loop (this module's, cloop.py's, tronloop.py's, clanczos.py's) asks this one question; it
+    lives here, not in cloop.py, so that the second-order test (curvature.py, imported by
+    solvers/base.py) reaches it without importing cloop, which imports base."""
+    from cfc_dsl.runtime.backends.native import CBackend
+
+    if type(backend) is not CBackend:  # a wrapper (a bench's counter) sees every call
+        return None
+    families = getattr(backend, "_families", None)
+    layout = getattr(backend, "layout", None)
+    if getattr(backend, "_all", None) is None or families is None or layout is None \
+            or layout.perm is not None:
+        return None
+    return families
+
+
 _TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...]]] = (
     weakref.WeakKeyDictionary())  # backend -> (its family table, the arrays below)
 
@@ -128,8 +147,6 @@ _TABLES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[Any, ...]]] = (
 def tables(backend: Any) -> tuple[Any, ...] | None:
     """(descriptor addresses, family sizes, table-pointer addresses) where the backend's
     HVP is every family's serial kernel with the user's numbering; else None."""
-    from cfc_dsl.runtime.solvers.cloop import one_call_families
-
     families = one_call_families(backend)
     if families is None:
         return None
@@ -204,4 +221,5 @@ class CgLoop:
         return d, hd, bool(boundary), int(self._count[0])
 
 
-__all__ = ["PRODUCTS", "CgLoop", "KERNEL_STRUCT", "objective_tables", "tables"]
+__all__ = ["PRODUCTS", "CgLoop", "KERNEL_STRUCT", "objective_tables", "one_call_families",
+           "tables"]

@@ -31,6 +31,7 @@ import numpy as np
 
 from cfc_dsl.runtime.build.loops import loop_library
 from cfc_dsl.runtime.solvers.base import Run, StopReason
+from cfc_dsl.runtime.solvers.cgloop import one_call_families
 
 CDEF = """
 int64_t cfc_pgd_loop(uintptr_t eg_all, int64_t nf, uintptr_t fam, const double *w, int64_t n,
@@ -173,22 +174,6 @@ HISTORY_BYTES = 16 << 20  # the accepted states one C call may keep (x and g row
 
 _ADDRESSES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[int, int, int]]] = (
     weakref.WeakKeyDictionary())  # backend -> (its family table, the addresses): ~0.4 ms each
-
-
-def one_call_families(backend: Any) -> Any | None:
-    """The backend's `cfc_family[]` table where it runs every family's serial kernel in one
-    call with the user's numbering (what a C loop may call in its place); else None. Both C
-    loops (this one and cgloop.py) ask this one question."""
-    from cfc_dsl.runtime.backends.native import CBackend
-
-    if type(backend) is not CBackend:  # a wrapper (a bench's counter) sees every call
-        return None
-    families = getattr(backend, "_families", None)
-    layout = getattr(backend, "layout", None)
-    if getattr(backend, "_all", None) is None or families is None or layout is None \
-            or layout.perm is not None:
-        return None
-    return families
 
 
 def eg_all(backend: Any) -> tuple[int, int, int] | None:
