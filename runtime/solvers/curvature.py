@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
 
+from cfc_dsl.runtime.solvers.clanczos import LanczosLoop
 from cfc_dsl.runtime.solvers.registry import Needs
 from cfc_dsl.runtime.solvers.vectors import clip, dot, norm
 
@@ -63,15 +65,49 @@ def hessian_product(objective: Any, x: np.ndarray) -> Callable[[np.ndarray], np.
     return fd
 
 
+Steps = Callable[[np.ndarray, np.ndarray, int], tuple[Any, Any, np.ndarray, int, bool]]
+"""(mask, unit start vector, k) -> (alphas, betas (floats), basis rows, steps taken, whether
+every product was finite): at most k Lanczos steps (`_steps`, or clanczos's C loop)."""
+
+
 def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int,
             seed: int = 0, vectors: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """(Ritz values ascending, Ritz vectors as columns in the full space, products used) of
     H restricted to `mask`, from a seeded random start, fully re-orthogonalised. `vectors`:
     how many of the lowest Ritz vectors to form (None: all; each is one pass over the basis)."""
+    return _lanczos(partial(_steps, hv), mask, steps, seed, vectors)
+
+
+def _lanczos(run: Steps, mask: np.ndarray, steps: int, seed: int = 0,
+             vectors: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """`lanczos` with the steps `run` takes (in Python or in C)."""
     n_free = int(mask.sum())
     k = min(steps, n_free)
-    q = np.random.default_rng(seed).standard_normal(mask.size) * mask
+    q = _draw(seed, mask.size) * mask
     q /= norm(q)
+    alphas, betas, basis, m, finite = run(mask, q, k)
+    if not finite:
+        return np.array([math.nan]), np.zeros((mask.size, 1)), m
+    # the tridiagonal T is at most steps x steps: NumPy's dense eigh is exact enough and
+    # keeps SciPy out of every run's imports
+    off = np.array(betas[:m - 1])
+    theta, y = np.linalg.eigh(np.diag(np.array(alphas)) + np.diag(off, 1) + np.diag(off, -1))
+    return theta, np.einsum("ji,jk->ik", basis[:m], y[:, :vectors]), m
+
+
+@lru_cache(maxsize=8)
+def _draw(seed: int, size: int) -> np.ndarray:
+    """The seeded normal start draw, the same at every call: made once per size (seeding
+    a generator cost ~40 us, a twentieth of the C loop's whole test at N = 10^3)."""
+    drawn = np.random.default_rng(seed).standard_normal(size)
+    drawn.flags.writeable = False
+    return drawn
+
+
+def _steps(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, q: np.ndarray, k: int
+           ) -> tuple[list[float], list[float], np.ndarray, int, bool]:
+    """The Lanczos steps in Python (the `Steps` of `hv`): also the path of the
+    finite-difference products, and of every objective the C loop does not serve."""
     basis = np.empty((k, mask.size))  # the Lanczos vectors as rows
     alphas: list[float] = []
     betas: list[float] = []
@@ -79,7 +115,7 @@ def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int
         basis[j] = q
         w = hv(q) * mask
         if not np.isfinite(w).all():
-            return np.array([math.nan]), np.zeros((mask.size, 1)), j + 1
+            return alphas, betas, basis, j + 1, False
         alphas.append(dot(w, q))
         done = basis[:j + 1]
         for _ in range(2):  # classical Gram-Schmidt twice is enough (Giraud et al. 2005);
@@ -90,12 +126,7 @@ def lanczos(hv: Callable[[np.ndarray], np.ndarray], mask: np.ndarray, steps: int
             break
         betas.append(beta)
         q = w / beta
-    # the tridiagonal T is at most steps x steps: NumPy's dense eigh is exact enough and
-    # keeps SciPy out of every run's imports
-    m = len(alphas)
-    off = np.array(betas[:m - 1])
-    theta, y = np.linalg.eigh(np.diag(np.array(alphas)) + np.diag(off, 1) + np.diag(off, -1))
-    return theta, np.einsum("ji,jk->ik", basis[:m], y[:, :vectors]), m
+    return alphas, betas, basis, len(alphas), True
 
 
 def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
@@ -107,7 +138,10 @@ def second_order_test(objective: Any, x: np.ndarray, g: np.ndarray, tol: float,
     mask = free_mask(x, g, objective.lower, objective.upper, tol)
     if steps <= 0 or not mask.any():
         return Curvature(SecondOrder(0.0, True, 0), None)
-    theta, vectors, used = lanczos(hessian_product(objective, x), mask, steps, vectors=1)
+    loop = LanczosLoop.for_objective(objective)  # the same steps in C where it applies
+    run = partial(loop.steps, x) if loop is not None else partial(
+        _steps, hessian_product(objective, x))
+    theta, vectors, used = _lanczos(run, mask, steps, vectors=1)
     low = float(theta[0])
     if not math.isfinite(low):  # the Hessian is not finite here (g^p at 0, p < 2): probe
         return _probe(objective, x, mask, used)
