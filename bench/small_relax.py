@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 import cfc_dsl as cfc  # noqa: E402
 from cfc_dsl.runtime.solvers import base as solver_base  # noqa: E402
-from cfc_dsl.runtime.solvers import cgloop, cloop, tronloop  # noqa: E402
+from cfc_dsl.runtime.solvers import cgloop, clanczos, cloop, tronloop  # noqa: E402
 
 RANDOM = """\
 model random_workload
@@ -169,8 +169,9 @@ def hvp_cost(problem: Any, repeat: int = 200) -> float:
 class Loops:
     """Times the C loops' calls and counts the products they make, which no wrapper sees:
     newton's CG loop (solvers/cgloop.py, used by its Python loop), its whole-step loop
-    (solvers/tronloop.py: its istate[4] counts HVP and Hessian-diagonal passes) and pgd's
-    (solvers/cloop.py). The passes of `cfc_eg_all` inside them are the evaluations the
+    (solvers/tronloop.py: its istate[4] counts HVP and Hessian-diagonal passes), pgd's
+    (solvers/cloop.py) and the second-order test's Lanczos steps (solvers/clanczos.py: |m|
+    HVPs per call). The passes of `cfc_eg_all` inside them are the evaluations the
     backend wrappers did not see."""
 
     def __init__(self) -> None:
@@ -178,7 +179,7 @@ class Loops:
         self.seconds = 0.0
         self._saved: list[tuple[Any, str, Any]] = []
 
-    def _patch(self, owner: Any, name: str, counted: Callable[[Any], int]) -> None:
+    def _patch(self, owner: Any, name: str, counted: Callable[[Any, Any], int]) -> None:
         orig = getattr(owner, name)
         perf = time.perf_counter
 
@@ -186,15 +187,16 @@ class Loops:
             t0 = perf()
             out = orig(loop, *args)
             self.seconds += perf() - t0
-            self.products += counted(out if name == "steihaug" else args)
+            self.products += counted(args, out)
             return out
         self._saved.append((owner, name, orig))
         setattr(owner, name, timed)
 
     def __enter__(self) -> Loops:
-        self._patch(cgloop.CgLoop, "steihaug", lambda out: int(out[3]))
-        self._patch(tronloop.TronLoop, "call", lambda args: int(args[17][4]))
-        self._patch(cloop.PgdLoop, "call", lambda args: 0)
+        self._patch(cgloop.CgLoop, "steihaug", lambda args, out: int(out[3]))
+        self._patch(tronloop.TronLoop, "call", lambda args, out: int(args[17][4]))
+        self._patch(cloop.PgdLoop, "call", lambda args, out: 0)
+        self._patch(clanczos.LanczosLoop, "call", lambda args, out: abs(int(out)))
         return self
 
     def __exit__(self, *exc: object) -> None:
