@@ -32,6 +32,7 @@ from cfc_dsl.model import (
     walk,
 )
 from cfc_dsl.parser import parse
+from cfc_dsl.reserved import RESERVED_ENERGY_NAMES
 from cfc_dsl.scope import ExprTyper, Kind, Symbol, Type
 from cfc_dsl.scope import semantic_error as _err
 
@@ -196,6 +197,10 @@ class _Checker:
     def _EnergyDecl(self, d: ast.EnergyDecl) -> None:
         if d.name in BUILTIN_FUNCTIONS:
             raise _err(f"'{d.name}' is a built-in function and cannot be redefined", d.name_span,
+                       f"choose another name, for example '{d.name}_'")
+        if d.name in RESERVED_ENERGY_NAMES:
+            raise _err(f"'{d.name}' cannot name an energy: its kernels would clash with "
+                       f"{RESERVED_ENERGY_NAMES[d.name]} in the generated C", d.name_span,
                        f"choose another name, for example '{d.name}_'")
         if d.name in self.energies:
             first = self.energies[d.name]

@@ -153,7 +153,7 @@ def bound_view(b: BoundKernel) -> BoundView:
     entries = []
     for i, j, e in b.entries:
         target = f"h[{i * k + j}]" if i == j else f"h[{i * k + j}] = h[{j * k + i}]"
-        entries.append(_Entry(target, "0.0" if e == 0 else f"cfc_hb_round({bound_ccode(e)})"))
+        entries.append(_Entry(target, "0.0" if e == 0 else f"cfc__hb_round({bound_ccode(e)})"))
     return BoundView(b.name, b.slots, b.params, k * k, _comment(b), tuple(loads),
                       tuple(unused), tuple(entries))
 

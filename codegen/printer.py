@@ -80,7 +80,7 @@ class CfcCodePrinter(C99CodePrinter):
 
 
 class BoundCodePrinter(CfcCodePrinter):
-    """One-line C for a bound entry: `cfc_hb_*` helpers (host code in both targets), Max/Min
+    """One-line C for a bound entry: `cfc__hb_*` helpers (host code in both targets), Max/Min
     that return NaN if an argument is NaN (as numpy.amax does; fmax would drop it), nested
     ternaries for Piecewise, and every operand of && and || in parentheses (-Wparentheses).
     Arguments of Max, Min, And, Or are sorted, so the text does not depend on hash order."""
@@ -89,14 +89,14 @@ class BoundCodePrinter(CfcCodePrinter):
 
     def _spell(self, c_name: str) -> str:
         if c_name.startswith(HELPER_PREFIX):
-            return "cfc_hb_" + c_name[len(HELPER_PREFIX):]
+            return "cfc__hb_" + c_name[len(HELPER_PREFIX):]
         return c_name
 
     def _lattice(self, name: str, expr: sp.Expr) -> str:
         args = sorted(expr.args, key=sp.default_sort_key)
         out = self._print(args[-1])
         for a in reversed(args[:-1]):
-            out = f"cfc_hb_{name}({self._print(a)}, {out})"
+            out = f"cfc__hb_{name}({self._print(a)}, {out})"
         return out
 
     def _print_Max(self, expr: sp.Expr) -> str:

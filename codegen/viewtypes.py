@@ -98,7 +98,7 @@ TERMS_EG, TERMS_HV, TERMS_HD = 1, 2, 4  # the CFC_TERMS_* bits of templates/ener
 @dataclass(frozen=True)
 class _Entry:
     target: str  # 'h[1] = h[2]'
-    code: str  # '0.0' for an entry identically 0, else 'cfc_hb_round(...)'
+    code: str  # '0.0' for an entry identically 0, else 'cfc__hb_round(...)'
 
 
 @dataclass(frozen=True)

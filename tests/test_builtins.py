@@ -129,7 +129,7 @@ def test_c_spellings_come_from_the_table() -> None:
     for cls, b in FUNCTION_CLASSES.items():
         assert ccode(cls(x)) == f"{b.c}(x)"
         if b.c.startswith("cfc_"):
-            hb = "cfc_hb_" + b.c[len("cfc_"):]
+            hb = "cfc__hb_" + b.c[len("cfc_"):]
             assert bound_ccode(cls(x)) == f"{hb}(x)"
             assert f"double {b.c}(double u)" in helpers
             assert f"double {hb}(double u)" in bounds

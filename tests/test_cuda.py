@@ -91,7 +91,7 @@ def test_cuda_source_shape() -> None:
     for energy in ("landau", "quadratic", "asym_hinge", "gate_benefit"):
         assert f'extern "C" double cfc_eg_{energy}(' in source
         assert f'extern "C" double cfc_e_{energy}(' in source
-        assert f"__global__ void __launch_bounds__(CFC_THREADS) cfc_eg_{energy}_kernel(" in source
+        assert f"__global__ void __launch_bounds__(CFC_THREADS) cfc_egk_{energy}(" in source
     for line in cuda_backend.RUNTIME_CDEF.strip().splitlines():
         assert f'extern "C" {line[:-1].split("(")[0]}(' in source, line
     assert "atomicAdd(&G[s_x[k]], weight * (" in source

@@ -93,16 +93,17 @@ struct cfc_kernel {
 /* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
    of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
    in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
-   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
-   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
-static inline double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
-static inline double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
-static inline double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
-static inline double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
-static inline double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
-static inline double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
-static inline double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
-static inline double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
+   is INFINITY where no finite bound holds. Host code; the helpers (cfc__hb_*: two underscores,
+   which no energy's cfc_<kind>_<energy> can spell) let NaN through (a NaN entry becomes
+   INFINITY), and round each entry out as the Python evaluation does. */
+static inline double cfc__hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline double cfc__hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline double cfc__hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline double cfc__hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline double cfc__hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline double cfc__hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline double cfc__hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline double cfc__hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
 
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
 
@@ -280,7 +281,7 @@ void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x, const doub
         const double p_a = P_a[k];
         const double p_b = P_b[k];
         double *h = H + k * 1;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+        h[0] = cfc__hb_round(cfc__hb_max(-2*p_a - cfc__hb_min(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc__hb_max(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))))));
     }
 }
 
@@ -470,9 +471,9 @@ void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi_x, const d
     for (int64_t k = 0; k < n; ++k) {
         const double p_w = P_w[k];
         double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
-        h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[0] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
+        h[1] = h[2] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
+        h[3] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
     }
 }
 

@@ -12,7 +12,9 @@
    allocate and fill them with cfc_cuda_alloc and cfc_cuda_to_device below. Each call runs
    on the current device and the default stream and returns once the energy is on the host.
 
-   One thread per instance (a grid-stride loop). The gradient is scattered with atomicAdd
+   One thread per instance (a grid-stride loop): the __global__ kernels are cfc_egk_<energy>,
+   cfc_ek_, cfc_hvk_ and cfc_hdk_ (not cfc_eg_<energy>_kernel: energy a's would be the
+   host wrapper of an energy a_kernel). The gradient is scattered with atomicAdd
    into G, which is added to, never cleared: zero it with cfc_cuda_zero first. Each block
    sums its threads' energies in shared memory in a fixed tree and writes one partial to
    this module's scratch; the host adds the partials in block order with Neumaier
@@ -83,7 +85,7 @@ static double cfc_collect(int blocks)
 }
 
 /* energy asym_hinge(x, y; w = 1, alpha = 1, beta = 1) = w * relu(beta * y - alpha * x)^2 */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_asym_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -107,11 +109,11 @@ extern "C" double cfc_eg_asym_hinge(int64_t n, const int64_t *s_x, const int64_t
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_asym_hinge_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, G);
+    cfc_egk_asym_hinge<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_asym_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -131,11 +133,11 @@ extern "C" double cfc_e_asym_hinge(int64_t n, const int64_t *s_x, const int64_t 
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_asym_hinge_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, X);
+    cfc_ek_asym_hinge<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, X);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hvk_asym_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -160,11 +162,11 @@ extern "C" void cfc_hv_asym_hinge(int64_t n, const int64_t *s_x, const int64_t *
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hv_asym_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, V, HV);
+    cfc_hvk_asym_hinge<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, V, HV);
     cfc_ok(cudaGetLastError());
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_asym_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, double *__restrict__ D)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hdk_asym_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ P_alpha, const double *__restrict__ P_beta, double weight, const double *__restrict__ X, double *__restrict__ D)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -185,12 +187,12 @@ extern "C" void cfc_hd_asym_hinge(int64_t n, const int64_t *s_x, const int64_t *
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hd_asym_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, D);
+    cfc_hdk_asym_hinge<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, P_alpha, P_beta, weight, X, D);
     cfc_ok(cudaGetLastError());
 }
 
 /* energy directed_hinge(x, y; w = 1) = w * relu(y - x)^2 */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_directed_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -212,11 +214,11 @@ extern "C" double cfc_eg_directed_hinge(int64_t n, const int64_t *s_x, const int
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_directed_hinge_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, G);
+    cfc_egk_directed_hinge<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_directed_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -234,11 +236,11 @@ extern "C" double cfc_e_directed_hinge(int64_t n, const int64_t *s_x, const int6
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_directed_hinge_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
+    cfc_ek_directed_hinge<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hvk_directed_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -259,11 +261,11 @@ extern "C" void cfc_hv_directed_hinge(int64_t n, const int64_t *s_x, const int64
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hv_directed_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
+    cfc_hvk_directed_hinge<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
     cfc_ok(cudaGetLastError());
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_directed_hinge_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hdk_directed_hinge(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -282,12 +284,12 @@ extern "C" void cfc_hd_directed_hinge(int64_t n, const int64_t *s_x, const int64
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hd_directed_hinge_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
+    cfc_hdk_directed_hinge<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
     cfc_ok(cudaGetLastError());
 }
 
 /* energy gate_benefit(g; w = 1, delta = 0) = -w * g * delta */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_gate_benefit_kernel(int64_t n, const int64_t *__restrict__ s_g, const double *__restrict__ P_w, const double *__restrict__ P_delta, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_gate_benefit(int64_t n, const int64_t *__restrict__ s_g, const double *__restrict__ P_w, const double *__restrict__ P_delta, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -307,11 +309,11 @@ extern "C" double cfc_eg_gate_benefit(int64_t n, const int64_t *s_g, const doubl
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_gate_benefit_kernel<<<blocks, CFC_THREADS>>>(n, s_g, P_w, P_delta, weight, X, G);
+    cfc_egk_gate_benefit<<<blocks, CFC_THREADS>>>(n, s_g, P_w, P_delta, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_gate_benefit_kernel(int64_t n, const int64_t *__restrict__ s_g, const double *__restrict__ P_w, const double *__restrict__ P_delta, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_gate_benefit(int64_t n, const int64_t *__restrict__ s_g, const double *__restrict__ P_w, const double *__restrict__ P_delta, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -329,7 +331,7 @@ extern "C" double cfc_e_gate_benefit(int64_t n, const int64_t *s_g, const double
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_gate_benefit_kernel<<<blocks, CFC_THREADS>>>(n, s_g, P_w, P_delta, X);
+    cfc_ek_gate_benefit<<<blocks, CFC_THREADS>>>(n, s_g, P_w, P_delta, X);
     return cfc_collect(blocks);
 }
 
@@ -359,7 +361,7 @@ extern "C" void cfc_hd_gate_benefit(int64_t n, const int64_t *s_g, const double 
 }
 
 /* energy gate_local(x; a = 0.1, b = 0.1) = a * x^2 + b * x^4 */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_gate_local(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -378,11 +380,11 @@ extern "C" double cfc_eg_gate_local(int64_t n, const int64_t *s_x, const double 
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_gate_local_kernel<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, G);
+    cfc_egk_gate_local<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_gate_local(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -400,11 +402,11 @@ extern "C" double cfc_e_gate_local(int64_t n, const int64_t *s_x, const double *
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_gate_local_kernel<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, X);
+    cfc_ek_gate_local<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, X);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hvk_gate_local(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -421,11 +423,11 @@ extern "C" void cfc_hv_gate_local(int64_t n, const int64_t *s_x, const double *P
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hv_gate_local_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, V, HV);
+    cfc_hvk_gate_local<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, V, HV);
     cfc_ok(cudaGetLastError());
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_gate_local_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ D)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hdk_gate_local(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, double weight, const double *__restrict__ X, double *__restrict__ D)
 {
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
     for (int64_t k = (int64_t)blockIdx.x * CFC_THREADS + threadIdx.x; k < n; k += stride) {
@@ -441,12 +443,12 @@ extern "C" void cfc_hd_gate_local(int64_t n, const int64_t *s_x, const double *P
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hd_gate_local_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, D);
+    cfc_hdk_gate_local<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, weight, X, D);
     cfc_ok(cudaGetLastError());
 }
 
 /* energy landau(x; a, b, h = 0) = a * x^2 + b * x^4 - h * x */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_landau(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -466,11 +468,11 @@ extern "C" double cfc_eg_landau(int64_t n, const int64_t *s_x, const double *P_a
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_landau_kernel<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, G);
+    cfc_egk_landau<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_landau(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -489,11 +491,11 @@ extern "C" double cfc_e_landau(int64_t n, const int64_t *s_x, const double *P_a,
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_landau_kernel<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, X);
+    cfc_ek_landau<<<blocks, CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, X);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hvk_landau(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
 {
     (void)P_h;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -511,11 +513,11 @@ extern "C" void cfc_hv_landau(int64_t n, const int64_t *s_x, const double *P_a, 
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hv_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, V, HV);
+    cfc_hvk_landau<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, V, HV);
     cfc_ok(cudaGetLastError());
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_landau_kernel(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ D)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hdk_landau(int64_t n, const int64_t *__restrict__ s_x, const double *__restrict__ P_a, const double *__restrict__ P_b, const double *__restrict__ P_h, double weight, const double *__restrict__ X, double *__restrict__ D)
 {
     (void)P_h;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -532,12 +534,12 @@ extern "C" void cfc_hd_landau(int64_t n, const int64_t *s_x, const double *P_a, 
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hd_landau_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, D);
+    cfc_hdk_landau<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, P_a, P_b, P_h, weight, X, D);
     cfc_ok(cudaGetLastError());
 }
 
 /* energy quadratic(x, y; w = 1) = w * (x - y)^2 */
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_eg_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_egk_quadratic(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ G)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -558,11 +560,11 @@ extern "C" double cfc_eg_quadratic(int64_t n, const int64_t *s_x, const int64_t 
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_eg_quadratic_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, G);
+    cfc_egk_quadratic<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, G);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_e_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ X)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_ek_quadratic(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, const double *__restrict__ X)
 {
     double sum = 0.0;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -580,11 +582,11 @@ extern "C" double cfc_e_quadratic(int64_t n, const int64_t *s_x, const int64_t *
     if (n <= 0) return 0.0;
     std::lock_guard<std::mutex> hold(cfc_lock);
     const int blocks = cfc_blocks(n);
-    cfc_e_quadratic_kernel<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
+    cfc_ek_quadratic<<<blocks, CFC_THREADS>>>(n, s_x, s_y, P_w, X);
     return cfc_collect(blocks);
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hv_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hvk_quadratic(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, const double *__restrict__ V, double *__restrict__ HV)
 {
     (void)X;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -604,11 +606,11 @@ extern "C" void cfc_hv_quadratic(int64_t n, const int64_t *s_x, const int64_t *s
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hv_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
+    cfc_hvk_quadratic<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, V, HV);
     cfc_ok(cudaGetLastError());
 }
 
-static __global__ void __launch_bounds__(CFC_THREADS) cfc_hd_quadratic_kernel(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
+static __global__ void __launch_bounds__(CFC_THREADS) cfc_hdk_quadratic(int64_t n, const int64_t *__restrict__ s_x, const int64_t *__restrict__ s_y, const double *__restrict__ P_w, double weight, const double *__restrict__ X, double *__restrict__ D)
 {
     (void)X;
     const int64_t stride = (int64_t)gridDim.x * CFC_THREADS;
@@ -626,7 +628,7 @@ extern "C" void cfc_hd_quadratic(int64_t n, const int64_t *s_x, const int64_t *s
 {
     if (n <= 0) return;
     std::lock_guard<std::mutex> hold(cfc_lock);
-    cfc_hd_quadratic_kernel<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
+    cfc_hdk_quadratic<<<cfc_blocks(n), CFC_THREADS>>>(n, s_x, s_y, P_w, weight, X, D);
     cfc_ok(cudaGetLastError());
 }
 
@@ -696,16 +698,17 @@ extern "C" int cfc_cuda_zero(void *dst, int64_t bytes)
 /* Curvature bounds (codegen/bounds.py, docs/lipschitz.md). cfc_hb_<energy> writes, for each
    of n instances, a row-major k x k matrix: H[k*kk + i*k + j] >= |d2E/dx_i dx_j| everywhere
    in the box lo <= x <= hi of instance k, from interval arithmetic over the Hessian. An entry
-   is INFINITY where no finite bound holds. Host code; the helpers let NaN through (a NaN
-   entry becomes INFINITY), and round each entry out as the Python evaluation does. */
-static inline __attribute__((unused)) double cfc_hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
-static inline __attribute__((unused)) double cfc_hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
-static inline __attribute__((unused)) double cfc_hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
-static inline __attribute__((unused)) double cfc_hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
-static inline __attribute__((unused)) double cfc_hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
-static inline __attribute__((unused)) double cfc_hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
-static inline __attribute__((unused)) double cfc_hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
-static inline __attribute__((unused)) double cfc_hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
+   is INFINITY where no finite bound holds. Host code; the helpers (cfc__hb_*: two underscores,
+   which no energy's cfc_<kind>_<energy> can spell) let NaN through (a NaN entry becomes
+   INFINITY), and round each entry out as the Python evaluation does. */
+static inline __attribute__((unused)) double cfc__hb_max(double a, double b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
+static inline __attribute__((unused)) double cfc__hb_min(double a, double b) { return (a != a || b != b) ? a + b : (a < b ? a : b); }
+static inline __attribute__((unused)) double cfc__hb_relu(double u) { return u < 0.0 ? 0.0 : u; }
+static inline __attribute__((unused)) double cfc__hb_step(double u) { return u > 0.0 ? 1.0 : (u <= 0.0 ? 0.0 : u); }
+static inline __attribute__((unused)) double cfc__hb_sign(double u) { return u > 0.0 ? 1.0 : (u < 0.0 ? -1.0 : u); }
+static inline __attribute__((unused)) double cfc__hb_sigmoid(double u) { return 1.0 / (1.0 + exp(-u)); }
+static inline __attribute__((unused)) double cfc__hb_softplus(double u) { return u > 0.0 ? u + log1p(exp(-u)) : log1p(exp(u)); }
+static inline __attribute__((unused)) double cfc__hb_round(double v) { return v != v ? INFINITY : v * (1.0 + 1e-12) + 1e-300; }
 
 /* bound asym_hinge(x, y; w, alpha, beta): Lipschitz gradient on every bounded box */
 extern "C" void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *hi_x, const double *lo_y, const double *hi_y, const double *P_w, const double *P_alpha, const double *P_beta, double *H)
@@ -719,9 +722,9 @@ extern "C" void cfc_hb_asym_hinge(int64_t n, const double *lo_x, const double *h
         const double p_alpha = P_alpha[k];
         const double p_beta = P_beta[k];
         double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_alpha*p_alpha)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(-2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), -2*p_alpha*p_beta*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
-        h[3] = cfc_hb_round(cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc_hb_max(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc_hb_min(2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_beta*p_beta)*p_w*((cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc_hb_step(cfc_hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc_hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[0] = cfc__hb_round(cfc__hb_max(2*(p_alpha*p_alpha)*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc__hb_max(2*(p_alpha*p_alpha)*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc__hb_min(2*(p_alpha*p_alpha)*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_alpha*p_alpha)*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[1] = h[2] = cfc__hb_round(cfc__hb_max(-2*p_alpha*p_beta*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc__hb_max(-2*p_alpha*p_beta*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc__hb_min(-2*p_alpha*p_beta*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), -2*p_alpha*p_beta*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
+        h[3] = cfc__hb_round(cfc__hb_max(2*(p_beta*p_beta)*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), cfc__hb_max(2*(p_beta*p_beta)*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))), -cfc__hb_min(2*(p_beta*p_beta)*p_w*((cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_max(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_max(b_hi_y*p_beta, b_lo_y*p_beta)))), 2*(p_beta*p_beta)*p_w*((cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta)))*(cfc__hb_step(cfc__hb_min(-b_hi_x*p_alpha, -b_lo_x*p_alpha) + cfc__hb_min(b_hi_y*p_beta, b_lo_y*p_beta))))))));
     }
 }
 
@@ -735,9 +738,9 @@ extern "C" void cfc_hb_directed_hinge(int64_t n, const double *lo_x, const doubl
         const double b_hi_y = hi_y[k];
         const double p_w = P_w[k];
         double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(-2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(-2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), -2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
-        h[3] = cfc_hb_round(cfc_hb_max(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), cfc_hb_max(2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x))), -cfc_hb_min(2*p_w*((cfc_hb_step(-b_hi_x + b_lo_y))*(cfc_hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc_hb_step(b_hi_y - b_lo_x))*(cfc_hb_step(b_hi_y - b_lo_x)))))));
+        h[0] = cfc__hb_round(cfc__hb_max(2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), cfc__hb_max(2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x))), -cfc__hb_min(2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x)))))));
+        h[1] = h[2] = cfc__hb_round(cfc__hb_max(-2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), cfc__hb_max(-2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x))), -cfc__hb_min(-2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), -2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x)))))));
+        h[3] = cfc__hb_round(cfc__hb_max(2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), cfc__hb_max(2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x))), -cfc__hb_min(2*p_w*((cfc__hb_step(-b_hi_x + b_lo_y))*(cfc__hb_step(-b_hi_x + b_lo_y))), 2*p_w*((cfc__hb_step(b_hi_y - b_lo_x))*(cfc__hb_step(b_hi_y - b_lo_x)))))));
     }
 }
 
@@ -763,7 +766,7 @@ extern "C" void cfc_hb_gate_local(int64_t n, const double *lo_x, const double *h
         const double p_a = P_a[k];
         const double p_b = P_b[k];
         double *h = H + k * 1;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+        h[0] = cfc__hb_round(cfc__hb_max(-2*p_a - cfc__hb_min(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc__hb_max(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))))));
     }
 }
 
@@ -777,7 +780,7 @@ extern "C" void cfc_hb_landau(int64_t n, const double *lo_x, const double *hi_x,
         const double p_a = P_a[k];
         const double p_b = P_b[k];
         double *h = H + k * 1;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_a - cfc_hb_min(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc_hb_max(12*p_b*((cfc_hb_max(b_hi_x, -b_lo_x))*(cfc_hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))*(cfc_hb_max(0, cfc_hb_max(-b_hi_x, b_lo_x)))))));
+        h[0] = cfc__hb_round(cfc__hb_max(-2*p_a - cfc__hb_min(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x))))), 2*p_a + cfc__hb_max(12*p_b*((cfc__hb_max(b_hi_x, -b_lo_x))*(cfc__hb_max(b_hi_x, -b_lo_x))), 12*p_b*((cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))*(cfc__hb_max(0, cfc__hb_max(-b_hi_x, b_lo_x)))))));
     }
 }
 
@@ -791,8 +794,8 @@ extern "C" void cfc_hb_quadratic(int64_t n, const double *lo_x, const double *hi
     for (int64_t k = 0; k < n; ++k) {
         const double p_w = P_w[k];
         double *h = H + k * 4;
-        h[0] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
-        h[1] = h[2] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
-        h[3] = cfc_hb_round(cfc_hb_max(-2*p_w, 2*p_w));
+        h[0] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
+        h[1] = h[2] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
+        h[3] = cfc__hb_round(cfc__hb_max(-2*p_w, 2*p_w));
     }
 }
