@@ -311,7 +311,7 @@ HISTORY_BYTES = cloop.HISTORY_BYTES
 # stop code -> what newton.py does next: the stop reason for `run.done`, or None (go on:
 # the top of its loop sees convergence, the row limit or the rows left to take)
 _STOPS = {0: None, 1: StopReason.STALLED, 2: None, 3: StopReason.NO_DESCENT, 4: None,
-          5: None}
+          5: StopReason.STALLED}
 NOT_FINITE = 4
 
 
@@ -336,7 +336,7 @@ class TronLoop:
             return None
         tables = cgloop.objective_tables(objective)  # the CG loop's own conditions
         found = None if tables is None else cloop.eg_all(objective.backend)
-        if found is None or tables is None:
+        if found is None:
             return None
         built = loop_library("newton", SOURCE, CDEF, FLAGS)
         return None if built is None else cls(*built, found, tables, objective)
@@ -377,8 +377,7 @@ class TronLoop:
         self.objective.evaluations += int(istate[3])  # the trials after the last row
         if stop == NOT_FINITE:  # raises, naming the trial and the step it was for
             run.objective.check_finite(xs[steps], float(fs[steps]), gs[steps], run.steps + 1)
-        reason = StopReason.STALLED if stop == 5 else _STOPS[stop]
-        return reason, float(state[0]), float(state[1]), int(istate[0])
+        return _STOPS[stop], float(state[0]), float(state[1]), int(istate[0])
 
 
 __all__ = ["TronLoop"]
