@@ -20,6 +20,7 @@ from collections.abc import Callable
 from cfc_dsl.codegen import prepared_store
 from cfc_dsl.codegen.bounds import remember_row
 from cfc_dsl.codegen.viewtypes import Prepared
+from cfc_dsl.cores import available
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.jobs import EnergyJob, energy_jobs
 from cfc_dsl.model import Model
@@ -80,10 +81,10 @@ def workers(jobs: int) -> int:
 
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available()
     limit = os.environ.get("CFC_COMPILE_WORKERS", "")
-    cap = int(limit) if limit.isdigit() and int(limit) > 0 else (cores or 1)
-    return max(1, min(cores or 1, cap, jobs))
+    cap = int(limit) if limit.isdigit() and int(limit) > 0 else cores
+    return max(1, min(cores, cap, jobs))
 
 
 def prepare_model(model: Model, lap: Lap | None = None) -> tuple[Prepared, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from cfc_dsl.cores import available
 from cfc_dsl.diagnostics import CfcError, ErrorKind
 from cfc_dsl.runtime.bind.reorder import Locality
 
@@ -34,11 +35,7 @@ from cfc_dsl.runtime.bind.reorder import Locality
 SERIAL_BELOW = 500_000
 
 
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+available_cores = available  # the process's cores (cfc_dsl/cores.py)
 
 
 def idle_cores() -> int:

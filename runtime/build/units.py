@@ -17,12 +17,12 @@ and the blame for a failure (build/compiler.py) stay the same as for one run.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cfc_dsl.cores import available
 from cfc_dsl.runtime.build.compiler import run_compiler
 from cfc_dsl.runtime.build.openmp import OPENMP_FLAGS
 from cfc_dsl.runtime.build.toolchain import SHARED_FLAGS, WARNING_FLAGS, Toolchain
@@ -39,10 +39,7 @@ def cores() -> int:
     """Cores this process may run on: the compiles at once. Not the idle cores (as the
     kernels' threads are): a compile that waits for a busy core still finishes, where
     running the units one after another is certain to take their sum."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    return available()
 
 
 def object_flags(tc: Toolchain, openmp: bool) -> list[str]:
