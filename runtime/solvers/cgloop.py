@@ -64,6 +64,20 @@ static void hvp(int64_t nf, const uintptr_t *ks, const int64_t *sizes, const uin
     }
 }
 
+/* diag H of the weighted total into d, the same way (tronloop.py's Jacobi preconditioner);
+   inline: the loops that take no diagonal compile it away without a warning */
+static inline void hdiag(int64_t nf, const uintptr_t *ks, const int64_t *sizes,
+                         const uintptr_t *args, const double *w, const double *x, double *d,
+                         int64_t n) {
+    memset(d, 0, (size_t)n * sizeof(double));
+    for (int64_t f = 0; f < nf; f++) {
+        const struct cfc_kernel *k = (const struct cfc_kernel *)ks[f];
+        const void *const *a = (const void *const *)args[f];
+        k->hd(0, sizes[f], (const int64_t *const *)a, (const double *const *)(a + k->slots),
+              w[f], x, d, -1);
+    }
+}
+
 static double dot(const double *a, const double *b, int64_t n) {
     double t = 0.0;
     for (int64_t i = 0; i < n; i++) t += a[i] * b[i];

@@ -172,6 +172,13 @@ _STOPS = {0: None, 1: StopReason.STALLED, 2: None, 3: StopReason.NO_DESCENT, 4: 
 HISTORY_BYTES = 16 << 20  # the accepted states one C call may keep (x and g rows)
 
 
+def history_rows(run: Run, options: Any) -> int:
+    """How many accepted states one C call may keep (pgd's loop and tronloop.py's): the
+    steps left, at most HISTORY_BYTES of x and g rows, at least one."""
+    n = run.x.size
+    return max(1, min(options.max_steps - run.steps, HISTORY_BYTES // (16 * max(n, 1))))
+
+
 _ADDRESSES: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[int, int, int]]] = (
     weakref.WeakKeyDictionary())  # backend -> (its family table, the addresses): ~0.4 ms each
 
@@ -223,7 +230,7 @@ class PgdLoop:
         """Steps from run's state until a stop or the history is full, each accepted
         through `run.accept`; (the stop for `run.done`, or None to go on; the next t)."""
         n, nf, ffi = run.x.size, self.nf, self.ffi
-        rows = max(1, min(options.max_steps - run.steps, HISTORY_BYTES // (16 * max(n, 1))))
+        rows = history_rows(run, options)
         xs, gs = np.empty((rows, n)), np.empty((rows, n))
         fs, es, ts, ps = np.empty(rows), np.empty((rows, nf)), np.empty(rows), np.empty(rows)
         bts, evs = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
@@ -253,4 +260,4 @@ class PgdLoop:
         return _STOPS[stop], float(out[1])
 
 
-__all__ = ["HELPERS", "PgdLoop", "eg_all", "one_call_families"]
+__all__ = ["HELPERS", "PgdLoop", "eg_all", "history_rows", "one_call_families"]

@@ -128,13 +128,7 @@ static const double *jacobi(struct tron *T) {
     if (!T->precondition) return T->free;
     if (!T->have_minv) {
         double *diag = T->minv;
-        memset(diag, 0, (size_t)n * sizeof(double));
-        for (int64_t f = 0; f < T->nf; f++) {
-            const struct cfc_kernel *k = (const struct cfc_kernel *)T->ks[f];
-            const void *const *a = (const void *const *)T->args[f];
-            k->hd(0, T->sizes[f], (const int64_t *const *)a,
-                  (const double *const *)(a + k->slots), T->w[f], T->x, diag, -1);
-        }
+        hdiag(T->nf, T->ks, T->sizes, T->args, T->w, T->x, diag, n);
         T->products++;
         double sum = 0.0;
         int64_t count = 0;
@@ -307,7 +301,6 @@ int64_t cfc_tron_loop(uintptr_t eg_all, uintptr_t fam, int64_t nf, const uintptr
 """
 SOURCE = cloop.HELPERS + cgloop.SOURCE + STEP + LOOP
 FLAGS = cgloop.FLAGS
-HISTORY_BYTES = cloop.HISTORY_BYTES
 # stop code -> what newton.py does next: the stop reason for `run.done`, or None (go on:
 # the top of its loop sees convergence, the row limit or the rows left to take)
 _STOPS = {0: None, 1: StopReason.STALLED, 2: None, 3: StopReason.NO_DESCENT, 4: None,
@@ -346,7 +339,7 @@ class TronLoop:
         """Trials from run's state until a stop or the history is full, each accepted state
         through `run.accept`: (the stop for `run.done` or None, delta, alpha, rejected)."""
         n, nf, ffi = run.x.size, self.nf, self.ffi
-        rows = max(1, min(options.max_steps - run.steps, HISTORY_BYTES // (16 * max(n, 1))))
+        rows = cloop.history_rows(run, options)
         xs, gs, es = np.empty((rows, n)), np.empty((rows, n)), np.empty((rows, nf))
         fs, ts, ps = np.empty(rows), np.empty(rows), np.empty(rows)
         bts, evs = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
